@@ -1,0 +1,1 @@
+"""Gaussian-blob digit detector: model, targets, training, page inference, evaluation, weights."""

@@ -1,0 +1,35 @@
+"""The ``tables`` command line: one group, commands contributed by each package.
+
+Each package keeps its commands next to its code (``corpus_tools.cli``, ``digit_detector.cli``,
+``sphaera_tables.commands``) and exposes ``register(main, evaluate)``, which adds them here.
+"""
+
+import click
+
+from sphaera_tables import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tables")
+def main():
+    """Find and prove similarity between scanned early-modern numeric tables.
+
+    Start with `tables demo` to see the whole pipeline on a built-in synthetic corpus.
+    """
+
+
+@main.group()
+def evaluate():
+    """Score detections, matches or explanations against ground truth."""
+
+
+def _register_all():
+    from corpus_tools import cli as corpus_cli
+    from digit_detector import cli as detector_cli
+    from sphaera_tables import commands
+
+    for module in (corpus_cli, detector_cli, commands):
+        module.register(main, evaluate)
+
+
+_register_all()

@@ -1,0 +1,193 @@
+"""The hard-coded bigram network on top of the digit detector (method.md section 3).
+
+For every ordered digit pair (j, k) the network asks, at every pixel x of the working-scale page,
+"is there a digit j at x AND a digit k one digit pitch to its right?":
+
+    a_jk(x) = max_tau min(a_j(x), a_k(x + tau))          tau in a few shifts around the pitch
+    phi_jk  = sum_x gate(a_jk(x) - t) / unit             t: activation threshold
+
+``phi`` (100 values, index ``10 * j + k``) is a translation-invariant bigram count: ``unit`` is
+the mass that one ideal detector blob leaves after the threshold, so a clean page with n
+occurrences of "jk" gives phi_jk close to n.
+
+Why a sparse implementation: ``min`` can only exceed the threshold where ``a_j(x) > t``, and the
+detector's maps are near zero almost everywhere. The head therefore gathers the few "active"
+pixels (any map above t) and computes the pairs there, instead of 100 full-page maps per shift.
+The result equals the dense formula exactly (tests compare with a dense reference).
+
+Relevance (BiLRP) through the head: ``min`` and ``max`` are winner-take-all under gradient x
+input, and the threshold is a gate that hands the surviving activation ``relu(m - t)`` to the
+winning map pixel as a whole (the LRP rule for a bias term normalised without the bias). The
+gate is written so that its gradient is ``relu(m - t) / m``; gradient x input then conserves
+``sum_x relu(m - t)`` exactly, and any autograd-based explainer sees a conservative head.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+N_DIGITS = 10
+N_BIGRAMS = N_DIGITS * N_DIGITS
+BIGRAM_LABELS = tuple(f"{j}{k}" for j in range(N_DIGITS) for k in range(N_DIGITS))
+
+
+def bigram_shifts(digit_pitch_px: float, factors=(0.8, 1.0, 1.2)) -> tuple[int, ...]:
+    """Horizontal shifts (working-scale px) at which "the next digit" is looked for.
+
+    Multiples of the detector's digit pitch, so a table printed small and one printed large
+    (both brought to the working scale) give the same features.
+    """
+    shifts = sorted({max(1, round(digit_pitch_px * f)) for f in factors})
+    return tuple(shifts)
+
+
+def blob_unit(peak: float, sigma: float, threshold: float) -> float:
+    """Mass of one ideal Gaussian blob above ``threshold``: the count unit of phi.
+
+    ``sum_x relu(peak * exp(-|x|^2 / 2 sigma^2) - threshold)`` on the integer grid.
+    """
+    radius = int(math.ceil(4 * sigma)) + 1
+    coords = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    r2 = coords[:, None] ** 2 + coords[None, :] ** 2
+    blob = peak * torch.exp(-r2 / (2 * sigma**2))
+    mass = torch.clamp(blob - threshold, min=0).sum().item()
+    if mass <= 0:
+        raise ValueError(f"threshold {threshold} is above the blob peak {peak}: no bigram can count")
+    return mass
+
+
+@dataclass(frozen=True)
+class ActivePixels:
+    """The pixels of a (1, 10, H, W) map stack where some map exceeds the threshold.
+
+    ``flat``: (n,) sorted linear indices ``y * W + x``; ``neighbours``: (n_shifts, n) index of the
+    pixel ``tau`` to the right inside the active set, or ``n`` (a zero row) when that pixel is
+    inactive or off the page.
+    """
+
+    flat: torch.Tensor
+    neighbours: torch.Tensor
+    height: int
+    width: int
+
+    @classmethod
+    def from_maps(cls, maps: torch.Tensor, threshold: float, shifts) -> ActivePixels:
+        if maps.dim() != 4 or maps.shape[0] != 1 or maps.shape[1] != N_DIGITS:
+            raise ValueError(f"expected digit maps of shape (1, 10, H, W), got {tuple(maps.shape)}")
+        _, _, height, width = maps.shape
+        with torch.no_grad():
+            flat = torch.nonzero(maps[0].amax(dim=0).reshape(-1) > threshold).flatten()
+        n = flat.numel()
+        xs = flat % width
+        neighbours = []
+        for tau in shifts:
+            target = flat + tau
+            pos = torch.searchsorted(flat, target).clamp(max=max(n - 1, 0))
+            found = (n > 0) & (xs + tau < width)
+            if n > 0:
+                found = found & (flat[pos] == target)
+            neighbours.append(torch.where(found, pos, torch.full_like(pos, n)))
+        return cls(flat, torch.stack(neighbours) if neighbours else flat[None], height, width)
+
+    @property
+    def count(self) -> int:
+        return self.flat.numel()
+
+    def gather(self, maps: torch.Tensor) -> torch.Tensor:
+        """Map values at the active pixels plus a trailing zero row: (n + 1, 10), differentiable."""
+        values = maps[0].reshape(N_DIGITS, -1)[:, self.flat].T
+        return torch.cat([values, values.new_zeros(1, N_DIGITS)])
+
+    def coordinates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) working-scale pixel coordinates of the active pixels."""
+        return self.flat % self.width, self.flat // self.width
+
+
+def conservative_gate(m: torch.Tensor, threshold: float) -> torch.Tensor:
+    """``relu(m - threshold)`` whose gradient is ``relu(m - threshold) / m``.
+
+    Forward value unchanged; gradient x input hands the whole surviving activation to ``m``,
+    so the thresholded head conserves relevance (written with ``detach`` so that batched
+    gradients and ``torch.func`` transforms see ordinary operations).
+    """
+    out = torch.clamp(m - threshold, min=0)
+    ratio = (out / torch.where(m > 0, m, torch.ones_like(m))).detach()
+    return m * ratio
+
+
+class BigramPairs(nn.Module):
+    """phi from the active-pixel values: (1, n + 1, 10) -> (1, 100).
+
+    The input is the output of :meth:`ActivePixels.gather` with a batch axis, so that an explainer
+    can treat these values as the model input (relevance per active pixel and digit map).
+    """
+
+    def __init__(self, active: ActivePixels, threshold: float, unit: float):
+        super().__init__()
+        self.active = active
+        self.threshold = threshold
+        self.unit = unit
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        if values.dim() != 3 or values.shape[0] != 1:
+            raise ValueError(f"expected values of shape (1, n + 1, 10), got {tuple(values.shape)}")
+        values = values[0]
+        n = self.active.count
+        left = values[:n, :, None]
+        best = None
+        for neighbour in self.active.neighbours:
+            pair = torch.minimum(left, values[neighbour][:, None, :])
+            best = pair if best is None else torch.maximum(best, pair)
+        gated = conservative_gate(best, self.threshold)
+        return (gated.sum(dim=0).reshape(1, N_BIGRAMS)) / self.unit
+
+
+class BigramHead(nn.Module):
+    """Digit maps (1, 10, H, W) -> bigram counts phi (1, 100); parameter-free.
+
+    Parameters
+    ----------
+    shifts : tuple of int
+        Horizontal offsets (working-scale px) of "the next digit"; see :func:`bigram_shifts`.
+    threshold : float
+        Map activation below which nothing counts (removes the detector's faint background).
+    unit : float
+        Mass of one ideal blob above the threshold (:func:`blob_unit`); phi is divided by it.
+    """
+
+    def __init__(self, shifts, threshold: float, unit: float):
+        super().__init__()
+        if not shifts or min(shifts) < 1:
+            raise ValueError(f"shifts must be positive pixel offsets, got {shifts!r}")
+        if threshold <= 0:
+            raise ValueError(f"threshold must be positive, got {threshold}")
+        self.shifts = tuple(int(s) for s in shifts)
+        self.threshold = float(threshold)
+        self.unit = float(unit)
+
+    def active_pixels(self, maps: torch.Tensor) -> ActivePixels:
+        return ActivePixels.from_maps(maps, self.threshold, self.shifts)
+
+    def pairs_model(self, active: ActivePixels) -> BigramPairs:
+        """The head restricted to ``active``: input (1, n + 1, 10) values, output (1, 100)."""
+        return BigramPairs(active, self.threshold, self.unit)
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        active = self.active_pixels(maps)
+        return self.pairs_model(active)(active.gather(maps)[None])
+
+
+class PageModel(nn.Module):
+    """The whole explainable chain: prepared page (1, 1, h, w) -> detector -> bigram counts (1, 100)."""
+
+    def __init__(self, detector: nn.Module, head: BigramHead):
+        super().__init__()
+        self.detector = detector
+        self.head = head
+
+    def forward(self, page: torch.Tensor) -> torch.Tensor:
+        return self.head(self.detector(page))

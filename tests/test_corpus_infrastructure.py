@@ -1,0 +1,95 @@
+"""Corpus listing, atomic writes, the results-folder lock and the executors."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from corpus_tools.execution import LocalExecutor, make_executor
+from corpus_tools.ingest import file_sha256, list_pages, safe_name
+from corpus_tools.storage import FolderLocked, atomic_path, folder_lock, save_npz_atomic
+
+
+def test_list_pages_ids_symlinks_and_hidden_files(tmp_path):
+    corpus = tmp_path / "corpus"
+    (corpus / "book a").mkdir(parents=True)
+    (corpus / "book a" / "p1.JPG").write_bytes(b"x")
+    (corpus / "p2.png").write_bytes(b"y")
+    (corpus / "notes.txt").write_text("not a page")
+    (corpus / ".hidden").mkdir()
+    (corpus / ".hidden" / "p3.jpg").write_bytes(b"z")
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(b"o")
+    os.symlink(outside, corpus / "escape.jpg")
+    os.symlink(corpus / "p2.png", corpus / "inside.png")
+    pages, rejected = list_pages(corpus)
+    assert [p.page_id for p in pages] == ["book a/p1.JPG", "inside.png", "p2.png"]
+    assert [(r.page_id, r.reason) for r in rejected] == [
+        ("escape.jpg", "symbolic link out of the corpus folder")
+    ]
+    with pytest.raises(NotADirectoryError):
+        list_pages(tmp_path / "missing")
+
+
+def test_hash_and_safe_names(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert safe_name("book a/p1 <x>.jpg") == "book_a_p1__x_.jpg"
+    assert safe_name("Sphæra.jpg") == "Sph_ra.jpg"
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "data.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]
+    save_npz_atomic(tmp_path / "a.npz", x=np.arange(3))
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as data:
+        assert data["x"].tolist() == [0, 1, 2]
+
+
+def test_second_run_into_a_folder_is_refused_and_stale_locks_are_taken_over(tmp_path):
+    with folder_lock(tmp_path):
+        with pytest.raises(FolderLocked, match="in use by process"):
+            with folder_lock(tmp_path):
+                pass
+    assert not (tmp_path / ".tables.lock").exists()
+    # a lock left by a process that died
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    (tmp_path / ".tables.lock").write_text(
+        json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()})
+    )
+    with folder_lock(tmp_path) as lock:
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+
+
+def _square(x):
+    return x * x
+
+
+def test_local_executor_and_argument_checks():
+    executor = make_executor()
+    assert isinstance(executor, LocalExecutor)
+    assert dict(executor.imap_unordered(_square, range(5))) == {i: i * i for i in range(5)}
+    with pytest.raises(ValueError):
+        make_executor(workers=0)
+
+
+@pytest.mark.slow
+def test_dask_executor_gives_the_same_results():
+    executor = make_executor(workers=2)
+    try:
+        results = dict(executor.imap_unordered(_square, range(20)))
+    finally:
+        executor.close()
+    assert results == {i: i * i for i in range(20)}

@@ -1,0 +1,284 @@
+"""Build ``OUT/report.html``: an offline page where a historian checks every candidate match.
+
+The page holds a corpus summary, the table families, a network picture, a similarity heatmap
+(small corpora) and one card per matched pair of pages: both thumbnails side by side, the
+explanation picture, the strongest digit links, score, ranks, metadata and catalogue links.
+Images are relative links into the results folder; no file is fetched from the network.
+All text from user data is escaped by jinja2 (HTML, SVG, and the JSON the page's script reads).
+"""
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from corpus_tools.networks import (
+    build_networks,
+    load_results,
+    pair_key,
+    safe_name,
+)
+from sphaera_tables import __version__
+from sphaera_tables.report.pictures import heatmap, network_picture
+
+HEATMAP_MAX_PAGES = 60
+"""Corpora with at most this many pages get a page-by-page similarity heatmap."""
+LAZY_IMAGES_FROM = 40
+"""Reports with more matches than this load their images only when scrolled to."""
+STRONGEST_LINKS = 5
+"""Digit links listed per match (the explanation picture shows them all)."""
+_HANDLE = re.compile(r"^(?:https?://)?(?:hdl\.handle\.net/)?(\d+(?:\.\d+)*/\S+)$")
+
+
+def handle_url(cell):
+    """An https link for a handle cell, or None.
+
+    ``hdl.handle.net/21.11103/x``, ``21.11103/x`` and ``http(s)://hdl.handle.net/...`` become
+    ``https://hdl.handle.net/21.11103/x``; other http(s) URLs are kept; anything else
+    (``javascript:``, free text) gives no link.
+    """
+    cell = (cell or "").strip()
+    found = _HANDLE.match(cell)
+    if found:
+        return f"https://hdl.handle.net/{found.group(1)}"
+    return cell if re.match(r"^https?://\S+$", cell) else None
+
+
+def _page_view(record, out_dir):
+    """What a card shows about one page."""
+    page_id = record["page_id"]
+    thumbnail = Path("thumbnails") / f"{safe_name(page_id)}.jpg"
+    links = []
+    url = handle_url(record.get("handle", ""))
+    if url:
+        links.append({"text": "catalogue (handle)", "url": url})
+    for column, cell in record.items():
+        if "iiif" in column.lower() and re.match(r"^https?://\S+$", str(cell or "")):
+            links.append({"text": "IIIF", "url": cell})
+    return {
+        "page_id": page_id,
+        "thumbnail": thumbnail.as_posix() if (out_dir / thumbnail).is_file() else None,
+        "title": record.get("title", ""),
+        "author": "; ".join(record.get("author", [])),
+        "printer": "; ".join(record.get("printer", [])),
+        "place": "; ".join(record.get("place", [])),
+        "year": record.get("year"),
+        "links": links,
+    }
+
+
+def _pairs(matches):
+    """Matches merged per unordered pair: score (highest), rank each way (0 = not listed)."""
+    pairs = {}
+    for match in matches:
+        key = frozenset((match.page_a, match.page_b))
+        pair = pairs.setdefault(key, {
+            "page_a": match.page_a, "page_b": match.page_b, "score": match.score,
+            "rank_ab": 0, "rank_ba": 0,
+        })
+        pair["score"] = max(pair["score"], match.score)
+        forward = match.page_a == pair["page_a"]
+        pair["rank_ab" if forward else "rank_ba"] = match.rank
+    return sorted(pairs.values(), key=lambda pair: -pair["score"])
+
+
+def _explanation(out_dir, page_a, page_b, warnings):
+    """Explanation picture (relative path) and strongest links of a pair, either direction."""
+    for first, second, swapped in ((page_a, page_b, False), (page_b, page_a, True)):
+        key = pair_key(first, second)
+        picture = Path("explanations") / f"{key}.png"
+        data_path = out_dir / "explanations" / f"{key}.json"
+        if not (out_dir / picture).is_file() and not data_path.is_file():
+            continue
+        view = {
+            "picture": picture.as_posix() if (out_dir / picture).is_file() else None,
+            "links": [], "residual": None,
+        }
+        if data_path.is_file():
+            _read_links(data_path, swapped, view, warnings)
+        return view
+    return {"picture": None, "links": [], "residual": None}
+
+
+def _read_links(path, swapped, view, warnings):
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        links = sorted(data.get("links", []), key=lambda link: -abs(float(link["relevance"])))
+        view["residual"] = data.get("residual")
+        for link in links[:STRONGEST_LINKS]:
+            digits_a, digits_b = str(link.get("digits_a", "")), str(link.get("digits_b", ""))
+            box_a, box_b = link.get("box_a", []), link.get("box_b", [])
+            if swapped:
+                digits_a, digits_b, box_a, box_b = digits_b, digits_a, box_b, box_a
+            view["links"].append({
+                "digits_a": digits_a, "digits_b": digits_b,
+                "box_a": ", ".join(str(round(float(v))) for v in box_a),
+                "box_b": ", ".join(str(round(float(v))) for v in box_b),
+                "relevance": float(link["relevance"]),
+            })
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        warnings.append(f"{path}: unreadable explanation ({error}); links not shown")
+
+
+def _summary(results, graphs, pairs):
+    pages = list(results.pages.values())
+    statuses = Counter(record["status"] for record in pages)
+    years = sorted({record["year"] for record in pages if record["year"] is not None})
+    manifest = results.manifest
+    return {
+        "pages": len(pages),
+        "ok": statuses.pop("ok", 0),
+        "skipped": sorted(statuses.items()),
+        "books": graphs["book"].number_of_nodes(),
+        "printers": graphs["printer"].number_of_nodes(),
+        "places": graphs["place"].number_of_nodes(),
+        "first_year": years[0] if years else None,
+        "last_year": years[-1] if years else None,
+        "undated": sum(record["year"] is None for record in pages),
+        "matches": len(results.matches),
+        "pairs": len(pairs),
+        "tool_version": manifest.get("tool_version", "unknown"),
+        "model_hash": manifest.get("model_hash", ""),
+        "corpus": manifest.get("corpus", ""),
+        "config": json.dumps(manifest.get("config", {}), indent=1, sort_keys=True, default=str),
+    }
+
+
+def _heatmap(results, pairs, warnings, max_pages):
+    ok_pages = [page for page, record in results.pages.items() if record["status"] == "ok"]
+    if not 2 <= len(ok_pages) <= max_pages:
+        return None
+    features_path = results.out_dir / "features.npy"
+    similarity = np.full((len(ok_pages), len(ok_pages)), np.nan)
+    try:
+        features = np.load(features_path, allow_pickle=False) if features_path.is_file() else None
+    except (OSError, ValueError) as error:
+        warnings.append(f"{features_path}: unreadable ({error}); heatmap from matches only")
+        features = None
+    if features is not None and features.ndim == 2 and len(features) == len(ok_pages):
+        similarity = features.astype(float) @ features.astype(float).T
+    else:
+        if features is not None:
+            warnings.append(
+                f"{features_path}: shape {features.shape} does not fit {len(ok_pages)} pages "
+                "with status ok; heatmap from matches only"
+            )
+        index = {page: number for number, page in enumerate(ok_pages)}
+        for pair in pairs:
+            if pair["page_a"] in index and pair["page_b"] in index:
+                i, j = index[pair["page_a"]], index[pair["page_b"]]
+                similarity[i, j] = similarity[j, i] = pair["score"]
+    return heatmap(ok_pages, similarity)
+
+
+def _card(number, pair, results, pages_graph, warnings):
+    """One match card: the pair, both pages, its family and its explanation."""
+    return {
+        **pair,
+        "id": f"match-{number}",
+        "a": _page_view(results.pages[pair["page_a"]], results.out_dir),
+        "b": _page_view(results.pages[pair["page_b"]], results.out_dir),
+        "family": pages_graph.nodes[pair["page_a"]].get("family"),
+        "explanation": _explanation(results.out_dir, pair["page_a"], pair["page_b"], warnings),
+    }
+
+
+def _index_entry(card):
+    """What the page's script sorts and filters a card by (the text is lower case)."""
+    ranks = [rank for rank in (card["rank_ab"], card["rank_ba"]) if rank > 0]
+    words = (
+        str(card[side][key] or "") for side in ("a", "b")
+        for key in ("page_id", "title", "author", "printer", "place", "year")
+    )
+    return {
+        "id": card["id"], "score": card["score"], "rank": min(ranks, default=0),
+        "text": " ".join(words).lower(),
+    }
+
+
+def version_warnings(results):
+    """A warning when the results folder was written by another version of this tool."""
+    version = results.manifest.get("tool_version")
+    if version is None or version == __version__:
+        return []
+    return [
+        f"{results.out_dir / 'manifest.json'}: written by version {version}, this is "
+        f"{__version__}; rerun `tables similarity` for up-to-date results"
+    ]
+
+
+def report_context(out_dir, min_score=0.0, heatmap_max_pages=HEATMAP_MAX_PAGES,
+                   max_matches=None):
+    """Everything the report template shows, as plain data (see `build_report`)."""
+    out_dir = Path(out_dir)
+    results = load_results(out_dir)
+    warnings = list(results.warnings) + version_warnings(results)
+    for folder in ("thumbnails", "explanations"):
+        if results.matches and not (out_dir / folder).is_dir():
+            warnings.append(f"{out_dir / folder}: missing; matches are shown without these images")
+    graphs, families = build_networks(results, min_score)
+    pairs = [pair for pair in _pairs(results.matches) if pair["score"] >= min_score]
+    shown = pairs if max_matches is None else pairs[:max_matches]
+    cards = [
+        _card(number, pair, results, graphs["page"], warnings)
+        for number, pair in enumerate(shown, start=1)
+    ]
+    return {
+        "version": __version__,
+        "summary": _summary(results, graphs, pairs),
+        "warnings": warnings,
+        "families": families,
+        "network": network_picture(graphs["book"]),
+        "heatmap": _heatmap(results, pairs, warnings, heatmap_max_pages),
+        "cards": cards,
+        "index": [_index_entry(card) for card in cards],
+        "lazy": len(cards) > LAZY_IMAGES_FROM,
+        "not_shown": len(pairs) - len(shown),
+        "min_score": min_score,
+    }
+
+
+def _environment():
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "data"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def build_report(out_dir, min_score=0.0, heatmap_max_pages=HEATMAP_MAX_PAGES, max_matches=None):
+    """Write ``OUT/report.html`` for a results folder and return its path.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Results folder written by ``tables similarity`` (design.md section 3).
+    min_score : float
+        Matches scoring lower are left out of the report and its networks.
+    heatmap_max_pages : int
+        A page-by-page similarity heatmap is drawn when the corpus has at most this many
+        pages with status ok.
+    max_matches : int, optional
+        Show only the best-scoring pairs (every pair by default; the real corpus with five
+        matches per page gives about 50,000 cards and an HTML file of about 85 MB).
+
+    Returns
+    -------
+    Path
+        The report file.
+
+    Raises
+    ------
+    corpus_tools.networks.ResultsError
+        When ``out_dir`` is not a results folder at all.
+    """
+    context = report_context(out_dir, min_score, heatmap_max_pages, max_matches)
+    html = _environment().get_template("report.html.j2").render(**context)
+    path = Path(out_dir) / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path

@@ -1,7 +1,8 @@
 """The ``tables`` command line: one group, commands contributed by each package.
 
-Each package keeps its commands next to its code (``corpus_tools.cli``, ``digit_detector.cli``,
-``sphaera_tables.commands``) and exposes ``register(main, evaluate)``, which adds them here.
+Each package keeps its commands next to its code (``annotations.cli``, ``corpus_tools.cli``,
+``digit_detector.cli``, ``sphaera_tables.commands``) and exposes ``register(main, evaluate)``,
+which adds them here.
 """
 
 import click
@@ -24,11 +25,12 @@ def evaluate():
 
 
 def _register_all():
+    from annotations import cli as annotations_cli
     from corpus_tools import cli as corpus_cli
     from digit_detector import cli as detector_cli
     from sphaera_tables import commands
 
-    for module in (corpus_cli, detector_cli, commands):
+    for module in (annotations_cli, corpus_cli, detector_cli, commands):
         module.register(main, evaluate)
 
 

@@ -1,0 +1,189 @@
+"""Draw BiLRP explanations: two images side by side, red and blue curves between matched parts.
+
+Implements the supplement's Algorithm 1: normalise the pooled relevance by ``(mean R^4)^(1/4)``,
+soft-threshold at ``low``, clip at ``high`` and rescale to [-1, 1], draw every non-zero pair as a
+curve of opacity ``|R|^power`` (red: supports the similarity, blue: contradicts it).
+"""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+POSITIVE_COLOUR = np.array([215, 25, 28], dtype=float)
+NEGATIVE_COLOUR = np.array([30, 80, 220], dtype=float)
+BOX_COLOUR = (120, 120, 120)
+
+
+def link_strengths(relevance, low=0.01, high=4.0, power=2.0):
+    """Signed link strengths in [-1, 1] after Algorithm 1's normalisation and thresholds.
+
+    Parameters
+    ----------
+    relevance : ndarray, shape (Ga, Gb)
+        Pooled BiLRP relevance.
+    low : float
+        Sparsification level ``l`` (in units of the normalised relevance): smaller links vanish.
+    high : float
+        Saturation level ``h``: larger links are drawn at full colour.
+    power : float
+        Opacity exponent ``p``; larger values keep only the strongest links visible.
+
+    Returns
+    -------
+    ndarray, shape (Ga, Gb)
+        ``sign(R) * |R|^p`` after thresholding: 0 means no link, +-1 a saturated one.
+    """
+    if not 0 <= low < high:
+        raise ValueError(f"need 0 <= low < high, got low={low}, high={high}")
+    relevance = np.asarray(relevance, dtype=float)
+    scale = np.mean(relevance**4) ** 0.25
+    if scale == 0 or not np.isfinite(scale):
+        return np.zeros_like(relevance)
+    normalised = relevance / scale
+    sparse = normalised - np.clip(normalised, -low, low)
+    span = high - low
+    clipped = np.clip(sparse, -span, span) / span
+    return np.sign(clipped) * np.abs(clipped) ** power
+
+
+def render_pair(image_a, image_b, explanation, *, low=0.01, high=4.0, power=2.0, **style):
+    """Draw a :class:`PairExplanation` over the two images, links between group centres.
+
+    ``image_a`` and ``image_b`` are the inputs in the pixel frame of the explanation's centres:
+    grey (H, W) or RGB (H, W, 3) arrays, uint8 as is, other types scaled by their own range.
+    ``low``, ``high``, ``power``: see :func:`link_strengths`; ``style``: see :func:`draw_links`.
+    Returns the picture as an RGB uint8 array.
+    """
+    strengths = link_strengths(explanation.relevance, low, high, power)
+    return draw_links(image_a, image_b, explanation.centres_a, explanation.centres_b, strengths,
+                      **style)
+
+
+def render_box_links(image_a, image_b, boxes_a, boxes_b, relevance, *, low=0.01, high=4.0,
+                     power=2.0, **style):
+    """Draw links between given boxes (e.g. detected digits) instead of a grid.
+
+    Parameters
+    ----------
+    boxes_a, boxes_b : array-like, shapes (Na, 4), (Nb, 4)
+        Boxes as (x, y, width, height) in pixels of each image.
+    relevance : ndarray, shape (Na, Nb)
+        Relevance of each pair of boxes (e.g. pooled with ``box_labels``, background dropped).
+
+    Other parameters as in :func:`render_pair`. Returns an RGB uint8 array.
+    """
+    boxes_a = np.asarray(boxes_a, dtype=float).reshape(-1, 4)
+    boxes_b = np.asarray(boxes_b, dtype=float).reshape(-1, 4)
+    relevance = np.asarray(relevance, dtype=float)
+    if relevance.shape != (len(boxes_a), len(boxes_b)):
+        raise ValueError(
+            f"relevance has shape {relevance.shape}, expected ({len(boxes_a)}, {len(boxes_b)}) "
+            "for the given boxes"
+        )
+    strengths = link_strengths(relevance, low, high, power)
+    return draw_links(image_a, image_b, _box_centres(boxes_a), _box_centres(boxes_b), strengths,
+                      boxes_a=boxes_a, boxes_b=boxes_b, **style)
+
+
+def draw_links(image_a, image_b, centres_a, centres_b, strengths, *, boxes_a=None, boxes_b=None,
+               gap=20, line_width=1, bend=0.2, fade=0.45):
+    """Place the images side by side and draw one curve per non-zero link.
+
+    Parameters
+    ----------
+    centres_a, centres_b : ndarray, shapes (Ga, 2), (Gb, 2)
+        Link end points as (row, column) in pixels of each image.
+    strengths : ndarray, shape (Ga, Gb)
+        Signed opacities in [-1, 1] (see :func:`link_strengths`).
+    boxes_a, boxes_b : ndarray, optional
+        Boxes (x, y, w, h) outlined in grey on each image.
+    gap : int
+        Blank pixels between the two images.
+    line_width : int
+        Curve thickness in pixels.
+    bend : float
+        Height of each curve's arc as a fraction of its length (0: straight lines).
+    fade : float
+        How much the images are lightened (0: unchanged, 1: white) so the links stand out.
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), uint8
+    """
+    left, right = _as_rgb(image_a, fade), _as_rgb(image_b, fade)
+    height = max(left.shape[0], right.shape[0])
+    width = left.shape[1] + gap + right.shape[1]
+    canvas = np.full((height, width, 3), 255.0)
+    top_a, top_b = (height - left.shape[0]) // 2, (height - right.shape[0]) // 2
+    offset_b = left.shape[1] + gap
+    canvas[top_a:top_a + left.shape[0], :left.shape[1]] = left
+    canvas[top_b:top_b + right.shape[0], offset_b:] = right
+    for boxes, dx, dy in ((boxes_a, 0, top_a), (boxes_b, offset_b, top_b)):
+        for x, y, w, h in [] if boxes is None else boxes:
+            cv2.rectangle(canvas, (int(x + dx), int(y + dy)), (int(x + w + dx), int(y + h + dy)),
+                          BOX_COLOUR, 1)
+    strengths = np.asarray(strengths, dtype=float)
+    pairs = np.argwhere(strengths != 0)
+    order = np.argsort(np.abs(strengths[pairs[:, 0], pairs[:, 1]]))
+    for i, j in pairs[order]:
+        start = np.array([centres_a[i][1], centres_a[i][0] + top_a])
+        end = np.array([centres_b[j][1] + offset_b, centres_b[j][0] + top_b])
+        if not (np.isfinite(start).all() and np.isfinite(end).all()):
+            continue
+        strength = strengths[i, j]
+        colour = POSITIVE_COLOUR if strength > 0 else NEGATIVE_COLOUR
+        _blend_curve(canvas, _curve(start, end, bend), colour, abs(strength), line_width)
+    return np.clip(np.round(canvas), 0, 255).astype(np.uint8)
+
+
+def save_png(path, image):
+    """Write an RGB uint8 array as a PNG file."""
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(Path(path), format="PNG")
+
+
+def _as_rgb(image, fade):
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = image[..., :3]
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"images must be (H, W) or (H, W, 3) arrays, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        image = image.astype(float)
+        span = image.max() - image.min()
+        image = (image - image.min()) / (span if span > 0 else 1) * 255
+    image = image.astype(float)
+    return image * (1 - fade) + 255 * fade
+
+
+def _box_centres(boxes):
+    """(row, column) centres of (x, y, w, h) boxes."""
+    return np.stack([boxes[:, 1] + boxes[:, 3] / 2, boxes[:, 0] + boxes[:, 2] / 2], axis=1)
+
+
+def _curve(start, end, bend, n_points=32):
+    """Quadratic Bezier from ``start`` to ``end`` (x, y), arching upwards, shape (n, 2)."""
+    middle = (start + end) / 2
+    control = middle - np.array([0.0, bend * np.linalg.norm(end - start)])
+    t = np.linspace(0, 1, n_points)[:, None]
+    return (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * end
+
+
+def _blend_curve(canvas, points, colour, opacity, line_width):
+    """Alpha-blend an anti-aliased polyline into ``canvas`` (float RGB), within its bounding box."""
+    pad = line_width + 2
+    x0 = max(int(np.floor(points[:, 0].min())) - pad, 0)
+    y0 = max(int(np.floor(points[:, 1].min())) - pad, 0)
+    x1 = min(int(np.ceil(points[:, 0].max())) + pad, canvas.shape[1])
+    y1 = min(int(np.ceil(points[:, 1].max())) + pad, canvas.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+    shifted = np.round((points - [x0, y0]) * 16).astype(np.int32)
+    cv2.polylines(mask, [shifted], False, 255, line_width, cv2.LINE_AA, shift=4)
+    alpha = (mask.astype(float) / 255 * opacity)[..., None]
+    region = canvas[y0:y1, x0:x1]
+    region[:] = region * (1 - alpha) + colour * alpha

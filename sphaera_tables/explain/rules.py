@@ -1,0 +1,200 @@
+"""LRP rules for linear layers and the composite that attaches them to a model.
+
+A rule changes only the *gradient* of the layer it is attached to, never its forward value:
+the wrapped output is ``z.detach() + (z_mod - z_mod.detach()) * ratio`` with ``ratio`` detached,
+so the value is exactly ``z`` while the gradient with respect to the layer input is the rule's
+modified weights scaled by ``ratio``. Relevance is then ``input * gradient`` everywhere, which
+makes every parameter-free positively homogeneous operation (ReLU, min, max, shifts, padding,
+pooling, sums, flatten) follow the exact rule of method.md section 2 without any hook, and makes
+a module applied several times in one forward correct (every call is wrapped on its own).
+Layers without a rule are differentiated as they are (LRP-0 for linear layers).
+"""
+
+import contextlib
+import fnmatch
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+SUPPORTED_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def _linear_forward(module, inputs, weight, bias):
+    """Apply ``module``'s linear map with the given weight and bias (None for no bias)."""
+    if isinstance(module, nn.Linear):
+        return nn.functional.linear(inputs, weight, bias)
+    return module._conv_forward(inputs, weight, bias)
+
+
+def _safe_ratio(numerator, denominator):
+    """``numerator / denominator`` with 0 where the denominator is 0 (no relevance flows there)."""
+    safe = torch.where(denominator == 0, torch.ones_like(denominator), denominator)
+    return torch.where(denominator == 0, torch.zeros_like(numerator), numerator / safe)
+
+
+def _rewire(output, z_mod, ratio):
+    """Keep ``output``'s value exactly; route the gradient through ``z_mod`` scaled by ``ratio``."""
+    ratio = ratio.detach()
+    return output.detach() + (z_mod - z_mod.detach()) * ratio
+
+
+@dataclass(frozen=True)
+class Gamma:
+    """LRP-gamma: ``rho(w) = w + gamma * max(w, 0)``, favouring positive contributions.
+
+    Meant for layers whose input is non-negative (after a ReLU). ``gamma = 0`` is LRP-0, which
+    makes BiLRP equal to Hessian x Product.
+    """
+
+    gamma: float
+
+    def __post_init__(self):
+        if self.gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {self.gamma}")
+
+    def apply(self, module, inputs, output, session):
+        weight = module.weight + self.gamma * module.weight.clamp(min=0)
+        bias = None
+        if module.bias is not None:
+            bias = module.bias + self.gamma * module.bias.clamp(min=0)
+        z_rho = _linear_forward(module, inputs, weight, bias)
+        return _rewire(output, z_rho, _safe_ratio(output, z_rho))
+
+
+@dataclass(frozen=True)
+class Epsilon:
+    """LRP-epsilon: ``R_j = a_j sum_k w_jk R_k / (z_k + eps sign(z_k))``; ``eps = 0`` is LRP-0."""
+
+    eps: float
+
+    def __post_init__(self):
+        if self.eps < 0:
+            raise ValueError(f"eps must be >= 0, got {self.eps}")
+
+    def apply(self, module, inputs, output, session):
+        sign = torch.where(output >= 0, torch.ones_like(output), -torch.ones_like(output))
+        return _rewire(output, output, _safe_ratio(output, output + self.eps * sign))
+
+
+@dataclass(frozen=True)
+class ZBox:
+    """The zB rule for the input layer, with pixels bounded in ``[low, high]``.
+
+    ``low`` and ``high`` are numbers or tensors broadcastable to the model input (per-channel
+    bounds of normalised images, for example). The layer must read the model input itself: the
+    bound terms are attributed to the input pixels, so a rule on any other layer is an error.
+    """
+
+    low: float | torch.Tensor
+    high: float | torch.Tensor
+
+    def apply(self, module, inputs, output, session):
+        if inputs is not session.model_input:
+            raise ValueError(
+                f"ZBox rule on layer '{session.name_of(module)}': this layer does not read the "
+                "model input directly; use Gamma or Epsilon here"
+            )
+        low = torch.as_tensor(self.low, dtype=inputs.dtype, device=inputs.device)
+        high = torch.as_tensor(self.high, dtype=inputs.dtype, device=inputs.device)
+        low = low.expand_as(inputs).clone().requires_grad_(True)
+        high = high.expand_as(inputs).clone().requires_grad_(True)
+        session.references.extend([low, high])
+        w_pos = module.weight.clamp(min=0)
+        w_neg = module.weight.clamp(max=0)
+        z_box = (
+            _linear_forward(module, inputs, module.weight, None)
+            - _linear_forward(module, low, w_pos, None)
+            - _linear_forward(module, high, w_neg, None)
+        )
+        denominator = z_box if module.bias is None else z_box + module.bias.reshape(
+            (-1,) + (1,) * (output.dim() - 2)
+        )
+        return _rewire(output, z_box, _safe_ratio(output, denominator))
+
+
+@dataclass
+class RuleSession:
+    """State of one attachment of a composite: the model input and the zB reference leaves.
+
+    ``references`` collects the bound tensors created by :class:`ZBox` in the last forward; the
+    input relevance is ``x * dy/dx + sum(ref * dy/dref)``.
+    """
+
+    names: dict = field(default_factory=dict)
+    model_input: torch.Tensor | None = None
+    references: list = field(default_factory=list)
+
+    def name_of(self, module):
+        return self.names.get(id(module), type(module).__name__)
+
+
+class Composite:
+    """Map layer names or layer types to rules.
+
+    Parameters
+    ----------
+    rules : dict
+        Keys are module names as in ``model.named_modules()`` (``fnmatch`` wildcards allowed,
+        e.g. ``"detector.*"``, which then select only the supported layers) or module types
+        (``torch.nn.Conv2d``); values are rule objects
+        (:class:`Gamma`, :class:`Epsilon`, :class:`ZBox`). A name key wins over a type key;
+        among keys of one kind the first match in dict order wins. Supported layers: Linear and
+        Conv1d/2d/3d. Layers without a rule keep their plain gradient (LRP-0).
+    """
+
+    def __init__(self, rules=None):
+        self.rules = dict(rules or {})
+        for key in self.rules:
+            if not isinstance(key, str | type):
+                raise TypeError(f"composite keys are layer names or types, got {key!r}")
+
+    def rule_for(self, name, module):
+        """The rule for the module called ``name``, or None."""
+        for key, rule in self.rules.items():
+            if not isinstance(key, str):
+                continue
+            if key == name:
+                return rule
+            if fnmatch.fnmatchcase(name, key) and isinstance(module, SUPPORTED_LAYERS):
+                return rule
+        for key, rule in self.rules.items():
+            if isinstance(key, type) and isinstance(module, key):
+                return rule
+        return None
+
+    @contextlib.contextmanager
+    def attached(self, model):
+        """Attach the rules to ``model`` for the duration of the block; yields the session.
+
+        The model's forward values are unchanged; only its gradients follow the rules.
+        """
+        session = RuleSession(names={id(m): n for n, m in model.named_modules()})
+
+        def remember_input(module, args):
+            session.model_input = args[0]
+            session.references.clear()
+
+        handles = [model.register_forward_pre_hook(remember_input)]
+        try:
+            for name, module in model.named_modules():
+                rule = self.rule_for(name, module)
+                if rule is None:
+                    continue
+                if not isinstance(module, SUPPORTED_LAYERS):
+                    raise TypeError(
+                        f"rule {rule!r} matched layer '{name}' of type {type(module).__name__}; "
+                        "rules apply to Linear and Conv1d/2d/3d layers only"
+                    )
+                handles.append(module.register_forward_hook(_rule_hook(rule, session)))
+            yield session
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+def _rule_hook(rule, session):
+    def hook(module, args, output):
+        return rule.apply(module, args[0], output, session)
+
+    return hook

@@ -1,0 +1,197 @@
+"""Scoring detections against synthetic ground truth.
+
+Two measures: precision / recall / F1 of individual digits (right class, centre within half a
+digit height of a true centre, one detection per true digit), and the authors' measure, the
+Pearson correlation between the predicted and the true 100-bin bigram histogram of a page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from digit_detector.inference import DEFAULT_THRESHOLD, detect
+from digit_detector.model import DigitDetector
+from digit_detector.page import PageReadError
+
+DENSITY_CLASSES = ((0, 150, "sparse"), (150, 400, "dense"), (400, np.inf, "very dense"))
+"""Table density by true digits per page: (from, to, name)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MatchCounts:
+    """True positives, false positives and false negatives of one page or a corpus."""
+
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+
+    def __add__(self, other: MatchCounts) -> MatchCounts:
+        return MatchCounts(self.true_positives + other.true_positives,
+                           self.false_positives + other.false_positives,
+                           self.false_negatives + other.false_negatives)
+
+    @property
+    def precision(self) -> float:
+        found = self.true_positives + self.false_positives
+        return self.true_positives / found if found else 1.0
+
+    @property
+    def recall(self) -> float:
+        true = self.true_positives + self.false_negatives
+        return self.true_positives / true if true else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def match_digits(detected: pd.DataFrame, truth: pd.DataFrame) -> MatchCounts:
+    """Count correct, spurious and missed digits on one page.
+
+    A detection (x, y, digit, score) is correct when an unmatched true digit (box x0, y0, x1,
+    y1, digit) of the same class has its centre within half its box height; detections are
+    matched in order of decreasing score, each true digit at most once.
+    """
+    if len(truth) == 0 or len(detected) == 0:
+        return MatchCounts(0, len(detected), len(truth))
+    true_x = ((truth.x0 + truth.x1) / 2).to_numpy(float)
+    true_y = ((truth.y0 + truth.y1) / 2).to_numpy(float)
+    radius = ((truth.y1 - truth.y0) / 2).to_numpy(float)
+    true_digit = truth.digit.to_numpy()
+    tree = cKDTree(np.column_stack([true_x, true_y]))
+    taken = np.zeros(len(truth), dtype=bool)
+    hits = 0
+    order = detected.sort_values("score", ascending=False)
+    for x, y, digit in zip(order.x, order.y, order.digit, strict=True):
+        for index in tree.query_ball_point([x, y], r=float(radius.max())):
+            if (not taken[index] and true_digit[index] == digit
+                    and np.hypot(x - true_x[index], y - true_y[index]) <= radius[index]):
+                taken[index] = True
+                hits += 1
+                break
+    return MatchCounts(hits, len(detected) - hits, len(truth) - hits)
+
+
+def true_bigrams(truth: pd.DataFrame) -> np.ndarray:
+    """100-bin histogram (index 10 j + k) of digit j at position p followed by k at p + 1 of
+    the same number, from truth rows with number_id, position and digit."""
+    ordered = truth.sort_values(["number_id", "position"])
+    number, position, digit = (ordered[c].to_numpy() for c in ("number_id", "position", "digit"))
+    follows = (number[1:] == number[:-1]) & (position[1:] == position[:-1] + 1)
+    return np.bincount(10 * digit[:-1][follows] + digit[1:][follows], minlength=100)
+
+
+def detected_bigrams(detected: pd.DataFrame, pitch: float, height: float) -> np.ndarray:
+    """100-bin histogram of detected digits followed by a detected right-hand neighbour.
+
+    A neighbour's centre lies 0.6-1.4 ``pitch`` to the right and within 0.35 ``height``
+    vertically (page px); the nearest one counts.
+    """
+    histogram = np.zeros(100, dtype=np.int64)
+    if len(detected) < 2:
+        return histogram
+    points = detected[["x", "y"]].to_numpy(float)
+    digits = detected.digit.to_numpy()
+    tree = cKDTree(points)
+    for i, near in enumerate(tree.query_ball_point(points, r=1.5 * pitch)):
+        dx = points[near, 0] - points[i, 0]
+        dy = np.abs(points[near, 1] - points[i, 1])
+        candidates = [n for n, a, b in zip(near, dx, dy, strict=True)
+                      if 0.6 * pitch <= a <= 1.4 * pitch and b <= 0.35 * height]
+        if candidates:
+            right = min(candidates, key=lambda n: points[n, 0])
+            histogram[10 * digits[i] + digits[right]] += 1
+    return histogram
+
+
+def histogram_correlation(predicted: np.ndarray, true: np.ndarray) -> float:
+    """Pearson correlation of two histograms (nan when either is constant)."""
+    if predicted.std() == 0 or true.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(predicted, true)[0, 1])
+
+
+def evaluate_corpus(
+    corpus: str | Path,
+    detector: DigitDetector,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    max_pages: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Detect every page of a synthetic corpus and score it against ``truth/``.
+
+    Returns one row per page: page_id, kind, typeface, true_digits, detected, true_positives,
+    false_positives, false_negatives, precision, recall, f1, bigram_correlation, density
+    (tables only) and error (a page that could not be read, skipped).
+    """
+    corpus = Path(corpus)
+    pages = pd.read_csv(corpus / "truth" / "pages.csv")
+    digits = pd.read_csv(corpus / "truth" / "digits.csv")
+    if max_pages is not None:
+        pages = pages.head(max_pages)
+    rows = []
+    for index, page in enumerate(pages.itertuples(index=False)):
+        truth = digits[digits.page_id == page.page_id]
+        row = {"page_id": page.page_id, "kind": page.kind, "typeface": page.typeface,
+               "true_digits": len(truth), "detected": 0, "true_positives": 0,
+               "false_positives": 0, "false_negatives": 0, "precision": np.nan,
+               "recall": np.nan, "f1": np.nan, "bigram_correlation": np.nan, "density": "",
+               "error": ""}
+        if progress is not None:
+            progress(index, len(pages))
+        try:
+            detection = detect(corpus / page.page_id, detector, threshold=threshold)
+        except PageReadError as error:
+            rows.append({**row, "error": str(error)})
+            continue
+        found = detection.digits
+        counts = match_digits(found, truth)
+        scale = detection.prepared.scale
+        predicted = detected_bigrams(found, detector.config.digit_pitch_px / scale,
+                                     detector.config.digit_height_px / scale)
+        row.update(detected=len(found), true_positives=counts.true_positives,
+                   false_positives=counts.false_positives,
+                   false_negatives=counts.false_negatives, precision=counts.precision,
+                   recall=counts.recall, f1=counts.f1,
+                   bigram_correlation=histogram_correlation(predicted, true_bigrams(truth)),
+                   density=density_class(len(truth)) if page.kind == "table" else "")
+        rows.append(row)
+    if progress is not None:
+        progress(len(pages), len(pages))
+    return pd.DataFrame(rows)
+
+
+def density_class(true_digits: int) -> str:
+    """Name of the density class of a table page with ``true_digits`` digits."""
+    return next(name for low, high, name in DENSITY_CLASSES if low <= true_digits < high)
+
+
+def summarise(per_page: pd.DataFrame) -> dict:
+    """Corpus figures: overall and table-only P/R/F1, non-table false positives, mean bigram
+    correlation per density class, pages skipped."""
+    ok = per_page[per_page.error == ""] if "error" in per_page else per_page
+    summary: dict = {"pages": int(len(per_page)), "skipped": int(len(per_page) - len(ok))}
+    for name, subset in (("all", ok), ("tables", ok[ok.kind == "table"])):
+        counts = MatchCounts(int(subset.true_positives.sum()), int(subset.false_positives.sum()),
+                             int(subset.false_negatives.sum()))
+        summary[name] = {"precision": counts.precision, "recall": counts.recall,
+                         "f1": counts.f1, "true_digits": int(subset.true_digits.sum()),
+                         "detected": int(subset.detected.sum())}
+    others = ok[ok.kind != "table"]
+    summary["non_table_pages"] = int(len(others))
+    summary["non_table_false_positives"] = int(others.false_positives.sum())
+    tables = ok[ok.kind == "table"]
+    summary["bigram_correlation"] = {
+        name: {"pages": int((tables.density == name).sum()),
+               "mean": float(tables.loc[tables.density == name, "bigram_correlation"].mean())}
+        for _, _, name in DENSITY_CLASSES
+    }
+    return summary

@@ -1,0 +1,157 @@
+"""Page inference: tiled digit maps and the list of detected digits in page coordinates."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from digit_detector.model import DigitDetector
+from digit_detector.page import load_page
+from digit_detector.prepare import PreparedPage, prepare_page
+
+DIGIT_COLUMNS = ["x", "y", "digit", "score", "x0", "y0", "x1", "y1"]
+DEFAULT_THRESHOLD = 0.5
+"""Minimum map value of a detected digit (target blobs peak at 1)."""
+
+
+@dataclasses.dataclass
+class Detection:
+    """Everything inference produced for one page.
+
+    Attributes
+    ----------
+    prepared : the page at working scale, see :class:`~digit_detector.PreparedPage`.
+    maps : (10, h, w) float32 digit maps at working scale.
+    digits : one row per detected digit, columns ``DIGIT_COLUMNS`` (page px).
+    """
+
+    prepared: PreparedPage
+    maps: torch.Tensor
+    digits: pd.DataFrame
+
+
+def digit_maps(detector: DigitDetector, prepared: PreparedPage, *, tile: int = 512) -> torch.Tensor:
+    """Digit maps (10, h, w) of a prepared page, computed tile by tile without gradients.
+
+    Each tile is run with a margin of half the receptive field, so the result equals one pass
+    over the whole page while memory stays bounded by the tile size. Tiles without any ink are
+    skipped: a bias-free network maps zero input to exactly zero.
+    """
+    image = prepared.image[0, 0]
+    height, width = image.shape
+    margin = detector.config.receptive_field_px // 2
+    maps = torch.zeros((10, height, width), dtype=torch.float32)
+    with torch.no_grad():
+        for y0 in range(0, height, tile):
+            for x0 in range(0, width, tile):
+                y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
+                in_y0, in_x0 = max(0, y0 - margin), max(0, x0 - margin)
+                in_y1, in_x1 = min(height, y1 + margin), min(width, x1 + margin)
+                patch = image[in_y0:in_y1, in_x0:in_x1]
+                if not bool(patch.any()):
+                    continue
+                out = detector(patch[None, None].float())[0]
+                maps[:, y0:y1, x0:x1] = out[:, y0 - in_y0 : y1 - in_y0, x0 - in_x0 : x1 - in_x0]
+    return maps
+
+
+def find_digits(
+    maps: torch.Tensor,
+    prepared: PreparedPage,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    digit_height_px: float | None = None,
+    digit_pitch_px: float | None = None,
+) -> pd.DataFrame:
+    """Detected digits: local maxima of the strongest map above ``threshold``.
+
+    Parameters
+    ----------
+    maps : (10, h, w) digit maps at working scale.
+    prepared : the page the maps belong to (for the conversion to page coordinates).
+    threshold : minimum map value of a detection (target blobs peak at 1).
+    digit_height_px, digit_pitch_px : digit size at working scale (defaults 12 and 8); set the
+        suppression radius (0.4 pitch) and the box size.
+
+    Returns
+    -------
+    DataFrame with columns x, y (digit centre, page px), digit (0-9), score (map value) and
+    the box x0, y0, x1, y1 (page px), sorted by y then x.
+    """
+    height_px = digit_height_px or 12.0
+    pitch_px = digit_pitch_px or 8.0
+    strongest, label = maps.max(dim=0)
+    radius = max(1, int(round(0.4 * pitch_px)))
+    pooled = F.max_pool2d(strongest[None, None], 2 * radius + 1, stride=1, padding=radius)[0, 0]
+    peaks = (strongest >= pooled) & (strongest > threshold)
+    ys, xs = torch.nonzero(peaks, as_tuple=True)
+    if len(ys) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in DIGIT_COLUMNS}).astype(
+            {"digit": "int64"})
+    digits = label[ys, xs]
+    fine_x, fine_y = _refine(maps, digits, ys, xs)
+    page_x, page_y = prepared.to_page_coords(fine_x, fine_y)
+    half_w, half_h = 0.45 * pitch_px, 0.5 * height_px
+    corner_ax, corner_ay = prepared.to_page_coords(fine_x - half_w, fine_y - half_h)
+    corner_bx, corner_by = prepared.to_page_coords(fine_x + half_w, fine_y + half_h)
+    table = pd.DataFrame({
+        "x": page_x,
+        "y": page_y,
+        "digit": digits.numpy().astype(np.int64),
+        "score": strongest[ys, xs].numpy().astype(np.float64),
+        "x0": np.minimum(corner_ax, corner_bx),
+        "y0": np.minimum(corner_ay, corner_by),
+        "x1": np.maximum(corner_ax, corner_bx),
+        "y1": np.maximum(corner_ay, corner_by),
+    })
+    return table.sort_values(["y", "x"], ignore_index=True)
+
+
+def _refine(maps, digits, ys, xs):
+    """Sub-pixel peak positions: a parabola through the log of the peak and its two
+    neighbours along each axis (exact for a Gaussian blob), offsets clamped to half a pixel."""
+    height, width = maps.shape[1:]
+
+    def log_value(yy, xx):
+        return torch.log(maps[digits, yy.clamp(0, height - 1), xx.clamp(0, width - 1)]
+                         .double().clamp_min(1e-12))
+
+    def offset(before, centre, after):
+        curvature = before - 2 * centre + after
+        step = torch.where(curvature < 0, 0.5 * (before - after) / curvature.clamp_max(-1e-12),
+                           torch.zeros_like(centre))
+        return step.clamp(-0.5, 0.5)
+
+    centre = log_value(ys, xs)
+    dx = offset(log_value(ys, xs - 1), centre, log_value(ys, xs + 1))
+    dy = offset(log_value(ys - 1, xs), centre, log_value(ys + 1, xs))
+    return (xs + dx).numpy(), (ys + dy).numpy()
+
+
+def detect(
+    page: str | Path | np.ndarray,
+    detector: DigitDetector,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    tile: int = 512,
+    scale: float | None = None,
+    rotation: int | None = None,
+) -> Detection:
+    """Detect the digits of a page (a path or a uint8 grey array): prepare, maps, peaks.
+
+    ``threshold`` is the minimum map value of a digit; ``scale`` and ``rotation`` override the
+    automatic choice (working px per page px, degrees counter-clockwise).
+    """
+    grey = load_page(page) if isinstance(page, (str, Path)) else page
+    prepared = prepare_page(grey, detector, scale=scale, rotation=rotation)
+    maps = digit_maps(detector, prepared, tile=tile)
+    config = detector.config
+    digits = find_digits(maps, prepared, threshold=threshold,
+                         digit_height_px=config.digit_height_px,
+                         digit_pitch_px=config.digit_pitch_px)
+    return Detection(prepared, maps, digits)

@@ -1,0 +1,408 @@
+"""Training the detector from labelled digit boxes and negative (digit-free) images.
+
+Each training image is brought to the working scale, cut into windows around its labelled
+digits (negatives: around their inkiest places), and the network learns by masked mean squared
+error to draw a unit Gaussian blob at every digit centre. Windows are augmented on the fly
+(affine warp, ink weight and contrast, blur, noise). A validation split by image drives early
+stopping; the best epoch's weights are kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from digit_detector.geometry import (
+    check_boxes,
+    class_height_ratios,
+    image_digit_height,
+    neighbour_distances,
+)
+from digit_detector.model import DetectorConfig, DigitDetector
+from digit_detector.page import PageReadError, load_page
+from digit_detector.prepare import glyph_height, page_ink
+from digit_detector.targets import blob_maps, box_mask
+from digit_detector.weights import file_sha256
+
+WINDOW = 64
+"""Side of a stored training window at working scale, px (warped, then cropped to CROP)."""
+CROP = 48
+"""Side of the window the network is trained on, px (more than twice the receptive field)."""
+MAX_WINDOWS = 8000
+"""Most stored positive windows (and as many negative ones); the rest is sampled away."""
+MAX_VALIDATION = 1024
+"""Most validation windows (evaluated after every epoch)."""
+GLYPH_TO_DIGIT_HEIGHT = 1.13
+"""Digit height over median glyph-component height when the training images are too small to
+measure it (patch sets): the median measured on synthetic table pages (`tables synth`)."""
+BLOB_WEIGHT = 4.0
+"""Extra loss weight on the blobs (weight 1 + BLOB_WEIGHT x target), so that the few blob
+pixels are not drowned by the background."""
+
+
+@dataclasses.dataclass
+class Windows:
+    """Training windows at working scale.
+
+    images (N, 1, WINDOW, WINDOW) uint8 ink x 255; masks (N, 1, WINDOW, WINDOW) uint8 loss
+    weights x 10 (compact storage); points (N, K, 3) digit centres (x, y, digit) in window px;
+    valid (N, K) which points exist.
+    """
+
+    images: torch.Tensor
+    masks: torch.Tensor
+    points: torch.Tensor
+    valid: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, index: torch.Tensor) -> Windows:
+        return Windows(self.images[index], self.masks[index], self.points[index],
+                       self.valid[index])
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ink in [0, 1] and loss weights as float32 tensors."""
+        return self.images.float() / 255, self.masks.float() / 10
+
+
+@dataclasses.dataclass
+class TrainingSummary:
+    """What a training run did; ``problems`` lists skipped images with the reason."""
+
+    images: int
+    negative_images: int
+    train_windows: int
+    validation_windows: int
+    epochs_run: int
+    best_epoch: int
+    best_validation_loss: float
+    train_losses: list[float]
+    validation_losses: list[float]
+    stopped_early: bool
+    seconds: float
+    problems: list[str]
+
+
+def train_detector(
+    boxes: pd.DataFrame,
+    negatives: Sequence[str | Path] = (),
+    *,
+    config: DetectorConfig | None = None,
+    epochs: int = 20,
+    steps_per_epoch: int = 60,
+    batch_size: int = 32,
+    learning_rate: float = 2e-3,
+    seed: int = 0,
+    validation_fraction: float = 0.15,
+    patience: int = 5,
+    fully_labelled: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[DigitDetector, TrainingSummary]:
+    """Train a detector; returns it (best validation epoch) and a summary.
+
+    Parameters
+    ----------
+    boxes : one row per labelled digit: image (path), x0, y0, x1, y1 (page px, x1/y1
+        exclusive), digit (0-9).
+    negatives : images without any digit (non-table pages or patches).
+    config : architecture and working digit height; pitch, glyph ratio and data hash are
+        measured here and written into the returned detector's config.
+    fully_labelled : every digit in the images of ``boxes`` is labelled (e.g. synthetic
+        pages): the loss then also covers ink far from the boxes.
+    steps_per_epoch : optimiser steps per epoch, each on a batch drawn at random from the
+        training windows (independent of the data size, so the run time is predictable).
+    progress : called as ``progress(epoch, epochs, message)`` after each epoch.
+    """
+    started = time.perf_counter()
+    boxes = check_boxes(boxes)
+    if boxes.empty:
+        raise ValueError("no labelled digits to train on")
+    config = config or DetectorConfig()
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    problems: list[str] = []
+    positives, pitches, glyph_ratios, used_images = _positive_windows(
+        boxes, config, fully_labelled, problems, rng)
+    if not used_images:
+        raise ValueError("none of the labelled images could be read: " + "; ".join(problems))
+    negative_paths = [Path(p) for p in negatives]
+    positive_count = sum(len(w) for w in positives)
+    per_negative = max(1, math.ceil(positive_count / max(1, len(negative_paths))))
+    ratio = float(np.median(glyph_ratios)) if glyph_ratios else GLYPH_TO_DIGIT_HEIGHT
+    negative_windows = _negative_windows(negative_paths, config, ratio, per_negative, rng,
+                                         problems)
+    pitch = float(np.median(pitches)) if len(pitches) else 0.75 * config.digit_height_px
+    config = dataclasses.replace(
+        config, digit_pitch_px=round(pitch, 3), glyph_to_digit_height=round(ratio, 4),
+        training_data_hash=training_data_hash(boxes, negative_paths))
+    train, validation = _split(positives, negative_windows, validation_fraction, rng)
+    detector = DigitDetector(config)
+    detector.train()
+    optimizer = torch.optim.Adam(detector.parameters(), lr=learning_rate)
+    generator = torch.Generator().manual_seed(seed)
+    best_loss, best_epoch, best_state = math.inf, 0, None
+    train_losses, validation_losses = [], []
+    epoch = 0
+    for epoch in range(1, epochs + 1):
+        total = 0.0
+        for _ in range(steps_per_epoch):
+            batch = train.subset(torch.randint(len(train), (batch_size,), generator=generator))
+            images, masks, targets = augment(batch, config.blob_sigma_px, generator)
+            loss = masked_mse(detector(images), targets, masks)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+        train_losses.append(total / steps_per_epoch)
+        validation_losses.append(evaluate_loss(detector, validation, config.blob_sigma_px))
+        if validation_losses[-1] < best_loss:
+            best_loss, best_epoch = validation_losses[-1], epoch
+            best_state = {k: v.clone() for k, v in detector.state_dict().items()}
+        if progress is not None:
+            progress(epoch, epochs, f"train {train_losses[-1]:.4f} validation "
+                     f"{validation_losses[-1]:.4f} (best {best_loss:.4f} @ {best_epoch})")
+        if epoch - best_epoch >= patience:
+            break
+    detector.load_state_dict(best_state)
+    detector.eval()
+    summary = TrainingSummary(
+        images=len(used_images), negative_images=len(negative_paths), train_windows=len(train),
+        validation_windows=len(validation), epochs_run=epoch, best_epoch=best_epoch,
+        best_validation_loss=best_loss, train_losses=train_losses,
+        validation_losses=validation_losses, stopped_early=epoch < epochs,
+        seconds=time.perf_counter() - started, problems=problems)
+    return detector, summary
+
+
+def masked_mse(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Squared error weighted by ``mask`` (B, 1, h, w) and by ``1 + BLOB_WEIGHT * target``,
+    normalised by the sum of the mask."""
+    weight = mask * (1 + BLOB_WEIGHT * target)
+    return ((output - target) ** 2 * weight).sum() / mask.sum().clamp_min(1.0)
+
+
+def evaluate_loss(detector: DigitDetector, windows: Windows, sigma: float) -> float:
+    """Masked MSE over un-augmented windows (centre crops), averaged per window."""
+    if len(windows) == 0:
+        return math.nan
+    detector.eval()
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(windows), 64):
+            batch = windows.subset(torch.arange(start, min(start + 64, len(windows))))
+            images, masks = batch.tensors()
+            images, masks, targets = _crop(images, masks, batch.points, batch.valid, sigma)
+            total += float(masked_mse(detector(images), targets, masks)) * len(batch)
+    detector.train()
+    return total / len(windows)
+
+
+def augment(batch: Windows, sigma: float, generator: torch.Generator):
+    """Randomly warped and re-inked CROP x CROP windows with their targets and masks.
+
+    Affine: rotation +-4 deg, scale 0.85-1.2, shear +-0.08, shift +-3 px. Ink: gamma
+    0.6-1.6 (thin / heavy strokes), contrast 0.6-1, optional spread (ink squeeze), blur and
+    noise.
+    """
+    n = len(batch)
+
+    def uniform(low, high, size=(n,)):
+        return low + (high - low) * torch.rand(size, generator=generator)
+
+    angle = torch.deg2rad(uniform(-4, 4))
+    scale = torch.exp(uniform(math.log(0.85), math.log(1.2)))
+    shear = uniform(-0.08, 0.08)
+    shift = uniform(-3, 3, (n, 2))
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rotation = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
+    shearing = torch.eye(2).repeat(n, 1, 1)
+    shearing[:, 0, 1] = shear
+    matrix = rotation @ shearing / scale[:, None, None]
+    theta = torch.cat([matrix, (2 * shift / WINDOW)[..., None]], dim=2)
+    images, masks = batch.tensors()
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    images = F.grid_sample(images, grid, mode="bilinear", align_corners=False)
+    masks = F.grid_sample(masks, grid, mode="nearest", align_corners=False)
+    centre = (WINDOW - 1) / 2
+    relative = batch.points[..., :2] - centre - shift[:, None, :]
+    moved = torch.linalg.solve(matrix[:, None], relative[..., None])[..., 0] + centre
+    points = torch.cat([moved, batch.points[..., 2:]], dim=-1)
+    images = _reink(images, generator)
+    return _crop(images, masks, points, batch.valid, sigma)
+
+
+def _reink(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random stroke weight, contrast, ink spread, blur and noise; values stay in [0, 1]."""
+    n = images.shape[0]
+
+    def uniform(low, high):
+        return (low + (high - low) * torch.rand((n, 1, 1, 1), generator=generator))
+
+    def chance(p):
+        return (torch.rand((n, 1, 1, 1), generator=generator) < p).float()
+
+    images = images.clamp(0, 1) ** uniform(0.6, 1.6) * uniform(0.6, 1.0)
+    spread = F.max_pool2d(images, 3, stride=1, padding=1)
+    images = torch.maximum(images, spread * uniform(0.0, 0.6) * chance(0.3))
+    blurred = F.avg_pool2d(images, 3, stride=1, padding=1, count_include_pad=False)
+    blur = chance(0.3) * uniform(0.3, 0.8)
+    images = images * (1 - blur) + blurred * blur
+    noise = torch.randn(images.shape, generator=generator) * uniform(0.0, 0.08) * chance(0.5)
+    return (images + noise).clamp(0, 1)
+
+
+def _crop(images, masks, points, valid, sigma):
+    """Centre CROP x CROP crop of WINDOW-sized windows and the targets drawn for it."""
+    offset = (WINDOW - CROP) // 2
+    images = images[..., offset : offset + CROP, offset : offset + CROP]
+    masks = masks[..., offset : offset + CROP, offset : offset + CROP]
+    shifted = points.clone()
+    shifted[..., :2] -= offset
+    targets = blob_maps(shifted, valid, CROP, CROP, sigma)
+    return images.contiguous(), masks.contiguous(), targets
+
+
+def _positive_windows(boxes, config, fully_labelled, problems, rng):
+    """Windows around the labelled digits of every readable image, grouped by image."""
+    ratios = class_height_ratios(boxes)
+    groups, pitches, glyph_ratios, used = [], [], [], []
+    for image, group in boxes.groupby("image", sort=True):
+        try:
+            grey = load_page(image)
+        except PageReadError as error:
+            problems.append(str(error))
+            continue
+        height = image_digit_height(group, ratios)
+        scale = config.digit_height_px / height
+        pitches.extend(neighbour_distances(group, height) * scale)
+        glyph = glyph_height(grey) if len(group) >= 20 else None
+        if glyph is not None:
+            glyph_ratios.append(height / glyph)
+        ink = page_ink(grey, scale, config.digit_height_px)
+        sy, sx = ink.shape[0] / grey.shape[0], ink.shape[1] / grey.shape[1]
+        working = group[["x0", "y0", "x1", "y1"]].to_numpy(float) * [sx, sy, sx, sy]
+        if fully_labelled:
+            mask = np.ones(ink.shape, dtype=np.float32)
+        else:
+            mask = box_mask(working, ink.shape[0], ink.shape[1], 0.25 * config.digit_height_px)
+        centres = np.column_stack([(working[:, 0] + working[:, 2]) / 2 - 0.5,
+                                   (working[:, 1] + working[:, 3]) / 2 - 0.5,
+                                   group.digit.to_numpy()])
+        groups.append(_cut_windows(ink, mask, centres, _spread_out(centres[:, :2], CROP / 4)))
+        used.append(image)
+    total = sum(len(g) for g in groups)
+    if total > MAX_WINDOWS:
+        groups = [g.subset(torch.from_numpy(np.sort(rng.choice(
+            len(g), max(1, round(len(g) * MAX_WINDOWS / total)), replace=False))))
+            for g in groups]
+    return groups, np.asarray(pitches), glyph_ratios, used
+
+
+def _negative_windows(paths, config, ratio, per_image, rng, problems):
+    """Windows at the inkiest places of digit-free images (all-zero target, full mask)."""
+    groups = []
+    for path in paths:
+        try:
+            grey = load_page(path)
+        except PageReadError as error:
+            problems.append(str(error))
+            continue
+        glyph = glyph_height(grey)
+        scale = 1.0 if glyph is None else config.digit_height_px / (glyph * ratio)
+        scale *= float(rng.uniform(0.85, 1.2))
+        ink = page_ink(grey, scale, config.digit_height_px)
+        cell = CROP // 2
+        rows, cols = max(1, ink.shape[0] // cell), max(1, ink.shape[1] // cell)
+        sums = ink[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+        inked = np.flatnonzero(sums.ravel() > 0)
+        if len(inked) == 0:
+            inked = np.arange(rows * cols)
+        chosen = rng.choice(inked, size=min(per_image, len(inked)), replace=False)
+        centres = np.column_stack([(chosen % cols + 0.5) * cell, (chosen // cols + 0.5) * cell])
+        mask = np.ones(ink.shape, dtype=np.float32)
+        groups.append(_cut_windows(ink, mask, np.zeros((0, 3)), centres))
+    return groups
+
+
+def _spread_out(centres: np.ndarray, distance: float) -> np.ndarray:
+    """A subset of ``centres`` (N, 2) at least ``distance`` apart (greedy, in order)."""
+    kept = np.empty((0, 2))
+    for centre in centres:
+        if len(kept) == 0 or np.hypot(*(kept - centre).T).min() >= distance:
+            kept = np.vstack([kept, centre])
+    return kept
+
+
+def _cut_windows(ink, mask, points, centres) -> Windows:
+    """WINDOW x WINDOW windows of ``ink`` and ``mask`` centred on ``centres`` (x, y) px."""
+    half = WINDOW // 2
+    padded_ink = np.pad(ink, half)
+    padded_mask = np.pad(mask, half)
+    images, masks, window_points = [], [], []
+    for cx, cy in centres:
+        x0, y0 = int(round(cx)) - half, int(round(cy)) - half
+        images.append(padded_ink[y0 + half : y0 + half + WINDOW, x0 + half : x0 + half + WINDOW])
+        masks.append(padded_mask[y0 + half : y0 + half + WINDOW, x0 + half : x0 + half + WINDOW])
+        inside = ((points[:, 0] >= x0 - 8) & (points[:, 0] < x0 + WINDOW + 8)
+                  & (points[:, 1] >= y0 - 8) & (points[:, 1] < y0 + WINDOW + 8))
+        window_points.append(points[inside] - [x0, y0, 0])
+    most = max([len(p) for p in window_points] + [1])
+    point_array = np.zeros((len(centres), most, 3), dtype=np.float32)
+    valid = np.zeros((len(centres), most), dtype=bool)
+    for i, found in enumerate(window_points):
+        point_array[i, : len(found)] = found
+        valid[i, : len(found)] = True
+    images = np.rint(np.asarray(images, dtype=np.float32) * 255).astype(np.uint8)
+    masks = np.rint(np.asarray(masks, dtype=np.float32) * 10).astype(np.uint8)
+    return Windows(torch.from_numpy(images[:, None].copy()), torch.from_numpy(masks[:, None].copy()),
+                   torch.from_numpy(point_array), torch.from_numpy(valid))
+
+
+def _split(positives, negatives, fraction, rng) -> tuple[Windows, Windows]:
+    """Split the per-image window groups into training and validation sets, by image."""
+    train, validation = [], []
+    for groups in (positives, negatives):
+        order = rng.permutation(len(groups))
+        held = max(1, round(fraction * len(groups))) if len(groups) > 1 else 0
+        validation += [groups[i] for i in order[:held]]
+        train += [groups[i] for i in order[held:]]
+    validation = _concatenate(validation)
+    if len(validation) > MAX_VALIDATION:
+        keep = np.sort(rng.choice(len(validation), MAX_VALIDATION, replace=False))
+        validation = validation.subset(torch.from_numpy(keep))
+    return _concatenate(train), validation
+
+
+def _concatenate(groups: list[Windows]) -> Windows:
+    """Join window groups, padding their point lists to a common length."""
+    groups = [g for g in groups if len(g)]
+    if not groups:
+        empty = torch.zeros((0, 1, WINDOW, WINDOW), dtype=torch.uint8)
+        return Windows(empty, empty.clone(), torch.zeros((0, 1, 3)), torch.zeros((0, 1), dtype=bool))
+    most = max(g.points.shape[1] for g in groups)
+    points = [F.pad(g.points, (0, 0, 0, most - g.points.shape[1])) for g in groups]
+    valid = [F.pad(g.valid, (0, most - g.valid.shape[1])) for g in groups]
+    return Windows(torch.cat([g.images for g in groups]), torch.cat([g.masks for g in groups]),
+                   torch.cat(points), torch.cat(valid))
+
+
+def training_data_hash(boxes: pd.DataFrame, negatives: Sequence[Path]) -> str:
+    """SHA-256 over the labelled boxes and the bytes of every training image."""
+    digest = hashlib.sha256()
+    named = boxes.assign(image=[Path(p).name for p in boxes.image])
+    digest.update(named.sort_values(list(named.columns)).to_csv(index=False).encode())
+    paths = sorted(set(boxes.image)) + sorted(str(p) for p in negatives)
+    for path in paths:
+        digest.update(Path(path).name.encode())
+        digest.update(file_sha256(path).encode() if Path(path).is_file() else b"missing")
+    return digest.hexdigest()

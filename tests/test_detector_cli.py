@@ -1,0 +1,90 @@
+"""The train-detector, detect and evaluate detection commands, end to end on small inputs."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from test_detector_fixtures import render_table
+
+from digit_detector import DigitDetector, load_detector, save_detector
+from sphaera_tables.cli import main
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from corpus_tools.synth import generate_corpus
+
+    return generate_corpus(tmp_path_factory.mktemp("corpus"), pages=3, seed=4,
+                           typefaces="heldout")
+
+
+@pytest.fixture()
+def weights(tmp_path):
+    torch.manual_seed(0)
+    return save_detector(DigitDetector(), tmp_path / "random.safetensors")
+
+
+def test_detect_writes_overlay_and_csv_and_skips_bad_pages(tmp_path, weights):
+    grey, _ = render_table(rows=5)
+    Image.fromarray(grey).save(tmp_path / "page.png")
+    Image.fromarray(grey).convert("RGBA").save(tmp_path / "page_rgba.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [
+        "detect", str(tmp_path / "page.png"), str(tmp_path / "broken.jpg"),
+        str(tmp_path / "page_rgba.png"), "-o", str(out), "--weights", str(weights), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "broken.jpg" in result.output and "2 pages written" in result.output
+    table = pd.read_csv(out / "page.digits.csv")
+    assert list(table.columns) == ["x", "y", "digit", "score", "x0", "y0", "x1", "y1"]
+    overlay = Image.open(out / "page.overlay.png")
+    assert overlay.size == (grey.shape[1], grey.shape[0]) and overlay.mode == "RGB"
+    assert (out / "page_rgba.digits.csv").is_file()
+
+
+def test_detect_fails_cleanly_when_nothing_is_readable(tmp_path, weights):
+    (tmp_path / "empty.png").write_bytes(b"")
+    result = CliRunner().invoke(main, ["detect", str(tmp_path / "empty.png"), "-o",
+                                       str(tmp_path / "o"), "--weights", str(weights)])
+    assert result.exit_code != 0
+    assert "empty.png: empty file" in result.output and "no page could be read" in result.output
+
+
+def test_bad_weight_file_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x80\x04K\x01.")
+    result = CliRunner().invoke(main, ["detect", str(bad), "-o", str(tmp_path), "--weights",
+                                       str(bad)])
+    assert result.exit_code != 0
+    assert "Error: " in result.output and "bad.safetensors: not a safetensors" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_train_detector_on_a_synthetic_corpus(tmp_path, corpus):
+    out = tmp_path / "trained.safetensors"
+    result = CliRunner().invoke(main, [
+        "train-detector", str(corpus), "-o", str(out), "--epochs", "1", "--steps-per-epoch", "2",
+        "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "trained on" in result.output and str(out) in result.output
+    assert len(load_detector(out).config.training_data_hash) == 64
+
+
+def test_evaluate_detection_json(tmp_path, corpus, weights):
+    per_page = tmp_path / "pages.csv"
+    result = CliRunner().invoke(main, ["evaluate", "detection", str(corpus), "--weights",
+                                       str(weights), "--json", "--quiet", "--per-page",
+                                       str(per_page)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    truth = pd.read_csv(corpus / "truth" / "digits.csv")
+    assert summary["pages"] == 3 and summary["all"]["true_digits"] == len(truth)
+    assert len(pd.read_csv(per_page)) == 3
+
+
+def test_evaluate_detection_needs_ground_truth(tmp_path, weights):
+    result = CliRunner().invoke(main, ["evaluate", "detection", str(tmp_path)])
+    assert result.exit_code != 0 and "no truth/pages.csv" in result.output

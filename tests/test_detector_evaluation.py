@@ -1,0 +1,67 @@
+"""Detection scores and bigram histograms against ground truth, with known answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from digit_detector.evaluation import (
+    MatchCounts,
+    density_class,
+    detected_bigrams,
+    histogram_correlation,
+    match_digits,
+    summarise,
+    true_bigrams,
+)
+
+TRUTH = pd.DataFrame({
+    "x0": [0, 10, 50, 60], "y0": [0, 0, 0, 0], "x1": [8, 18, 58, 68], "y1": [12, 12, 12, 12],
+    "digit": [1, 2, 3, 4], "number_id": [0, 0, 1, 1], "position": [0, 1, 0, 1],
+})
+
+
+def detections(rows):
+    return pd.DataFrame(rows, columns=["x", "y", "digit", "score"])
+
+
+def test_match_digits_counts_class_distance_and_duplicates():
+    found = detections([
+        (4.0, 6.0, 1, 0.9),    # correct
+        (14.5, 10.5, 2, 0.8),  # correct: 4.6 px from the centre (14, 6) < 6
+        (14.0, 6.0, 2, 0.5),   # duplicate of the same true digit
+        (54.0, 6.0, 8, 0.9),   # wrong class
+        (64.0, 13.0, 4, 0.9),  # 7 px away: too far
+    ])
+    counts = match_digits(found, TRUTH)
+    assert counts == MatchCounts(2, 3, 2)
+    assert counts.precision == pytest.approx(0.4) and counts.recall == pytest.approx(0.5)
+    assert counts.f1 == pytest.approx(2 * 0.4 * 0.5 / 0.9)
+    assert match_digits(detections([]), TRUTH) == MatchCounts(0, 0, 4)
+
+
+def test_bigram_histograms():
+    expected = np.zeros(100, dtype=int)
+    expected[12] = expected[34] = 1
+    np.testing.assert_array_equal(true_bigrams(TRUTH), expected)
+    found = detections([(4, 6, 1, 1), (14, 6, 2, 1), (54, 6, 3, 1), (64, 7, 4, 1),
+                        (24, 30, 5, 1), (90, 6, 9, 1)])  # 5 on another line, 9 too far right
+    np.testing.assert_array_equal(detected_bigrams(found, pitch=10, height=12), expected)
+    assert histogram_correlation(expected, expected) == pytest.approx(1.0)
+    assert np.isnan(histogram_correlation(np.zeros(100), expected))
+
+
+def test_summary_and_density():
+    assert density_class(10) == "sparse" and density_class(200) == "dense"
+    assert density_class(1000) == "very dense"
+    per_page = pd.DataFrame({
+        "page_id": ["a", "b", "c"], "kind": ["table", "table", "prose"],
+        "true_digits": [200, 100, 0], "detected": [190, 100, 3], "true_positives": [180, 100, 0],
+        "false_positives": [10, 0, 3], "false_negatives": [20, 0, 0],
+        "bigram_correlation": [0.9, 0.7, np.nan], "density": ["dense", "sparse", ""],
+        "error": ["", "", ""],
+    })
+    summary = summarise(per_page)
+    assert summary["tables"]["precision"] == pytest.approx(280 / 290)
+    assert summary["tables"]["recall"] == pytest.approx(280 / 300)
+    assert summary["non_table_false_positives"] == 3
+    assert summary["bigram_correlation"]["dense"] == {"pages": 1, "mean": 0.9}

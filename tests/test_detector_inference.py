@@ -1,0 +1,102 @@
+"""Page preparation, tiled maps, peak finding and coordinates, with known answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from test_detector_fixtures import render_table
+
+from digit_detector import DigitDetector, digit_maps, find_digits, prepare_page
+from digit_detector.model import DetectorConfig
+from digit_detector.prepare import glyph_height, page_ink
+
+
+def random_detector(seed=0):
+    torch.manual_seed(seed)
+    return DigitDetector(DetectorConfig()).eval()
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0, 1.7])
+@pytest.mark.parametrize("rotation", [0, 90, -90])
+def test_working_coordinates_map_back_to_the_page(scale, rotation):
+    grey = np.full((300, 200), 230, np.uint8)
+    grey[50:56, 120:126] = 20  # a dark square centred on page pixel (122.5, 52.5)
+    prepared = prepare_page(grey, random_detector(), scale=scale, rotation=rotation)
+    ink = prepared.image[0, 0].numpy()
+    expected_shape = (round(300 * scale), round(200 * scale))
+    assert ink.shape == (expected_shape if rotation == 0 else expected_shape[::-1])
+    ys, xs = np.nonzero(ink > 0.3)
+    weights = ink[ys, xs]
+    x, y = prepared.to_page_coords((xs * weights).sum() / weights.sum(),
+                                   (ys * weights).sum() / weights.sum())
+    assert abs(x - 122.5) < 0.6 and abs(y - 52.5) < 0.6
+
+
+def test_page_ink_is_zero_on_uneven_paper_and_high_on_ink():
+    rows = np.linspace(250, 170, 400)[:, None]  # strong lighting gradient
+    grey = np.repeat(rows, 300, axis=1).astype(np.uint8)
+    grey += np.random.default_rng(0).integers(0, 6, grey.shape, dtype=np.uint8)
+    grey[100:112, 100:103] = 40
+    grey[300:312, 200:203] = 20
+    ink = page_ink(grey, 1.0, 12.0)
+    assert ink.dtype == np.float32
+    assert ink[100:112, 100:103].min() > 0.7 and ink[300:312, 200:203].min() > 0.7
+    paper = np.ones_like(ink, dtype=bool)
+    paper[95:117, 95:108] = False
+    paper[295:317, 195:208] = False
+    assert ink[paper].max() == 0.0
+
+
+def test_tiled_maps_equal_one_pass_and_skip_blank_tiles():
+    detector = random_detector(1)
+    image = torch.rand(1, 1, 150, 170)
+    image[..., :70, :] = 0  # blank top band
+    prepared = prepare_page(np.full((150, 170), 255, np.uint8), detector, scale=1, rotation=0)
+    prepared.image = image
+    with torch.no_grad():
+        whole = detector(image)[0]
+    tiled = digit_maps(detector, prepared, tile=32)
+    torch.testing.assert_close(tiled, whole, rtol=1e-4, atol=1e-5)
+    assert torch.count_nonzero(tiled[:, : 70 - detector.config.receptive_field_px // 2]) == 0
+
+
+def _blob(maps, digit, x, y, peak=1.0, sigma=2.0):
+    ys, xs = torch.meshgrid(torch.arange(maps.shape[1]), torch.arange(maps.shape[2]),
+                            indexing="ij")
+    maps[digit] += peak * torch.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
+
+
+def test_find_digits_recovers_blobs_with_subpixel_accuracy():
+    grey = np.full((100, 120), 255, np.uint8)
+    prepared = prepare_page(grey, random_detector(), scale=0.5, rotation=0)
+    maps = torch.zeros(10, 50, 60)
+    truth = [(3, 10.0, 12.0), (7, 18.4, 12.0), (0, 40.0, 30.3), (9, 50.0, 40.0)]
+    for digit, x, y in truth:
+        _blob(maps, digit, x, y)
+    _blob(maps, 5, 30.0, 40.0, peak=0.3)  # too weak
+    maps[2] += 0.2 * maps[3]  # a weaker competing class under the 3
+    found = find_digits(maps, prepared, threshold=0.5)
+    assert list(found.columns) == ["x", "y", "digit", "score", "x0", "y0", "x1", "y1"]
+    assert sorted(found.digit) == sorted(d for d, _, _ in truth)
+    for digit, x, y in truth:
+        row = found[found.digit == digit].iloc[0]
+        # page px = (working px + 0.5) / 0.5 - 0.5
+        assert row.x == pytest.approx((x + 0.5) * 2 - 0.5, abs=0.25)
+        assert row.y == pytest.approx((y + 0.5) * 2 - 0.5, abs=0.25)
+        assert row.x0 < row.x < row.x1 and row.y0 < row.y < row.y1
+        assert row.score == pytest.approx(1.0, abs=0.05)
+
+
+def test_find_digits_on_empty_maps():
+    prepared = prepare_page(np.full((40, 40), 255, np.uint8), random_detector(), scale=1,
+                            rotation=0)
+    found = find_digits(torch.zeros(10, 40, 40), prepared)
+    assert len(found) == 0 and found.digit.dtype == np.int64
+
+
+def test_glyph_height_measures_rendered_type():
+    grey, boxes = render_table(rows=14, size=40, words=False)
+    expected = float(np.median(boxes.y1 - boxes.y0))
+    assert glyph_height(grey) == pytest.approx(expected, rel=0.15)
+    assert glyph_height(np.full((200, 200), 255, np.uint8)) is None
+    assert isinstance(boxes, pd.DataFrame)

@@ -2,22 +2,26 @@
 PYTHON ?= python3
 PIP_INSTALL = $(PYTHON) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test test-slow test-all lint bench
+.PHONY: install demo test test-slow test-all bench
 
 .installed: pyproject.toml constraints.txt
 	$(PIP_INSTALL) -e ".[test]"
 	touch .installed
 
+.browser:
+	bash scripts/install-test-browser.sh
+	touch .browser
+
 install: .installed
 
 demo: .installed
-	tables demo demo-results
+	$(PYTHON) -m sphaera_tables demo demo-results
 
-test: .installed
+test: .installed .browser
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m pytest -m "not slow" -q
 
-test-slow: .installed
+test-slow: .installed .browser
 	$(PYTHON) -m pytest -m slow -q || [ $$? -eq 5 ]
 
 test-all: test test-slow

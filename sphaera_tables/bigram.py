@@ -98,9 +98,13 @@ class ActivePixels:
         return self.flat.numel()
 
     def gather(self, maps: torch.Tensor) -> torch.Tensor:
-        """Map values at the active pixels plus a trailing zero row: (n + 1, 10), differentiable."""
-        values = maps[0].reshape(N_DIGITS, -1)[:, self.flat].T
-        return torch.cat([values, values.new_zeros(1, N_DIGITS)])
+        """Map values at the active pixels plus a zero column: (1, 10, n + 1), differentiable.
+
+        Laid out like an image (channels first, pixels last), so an explainer's label map over
+        the last axis pools relevance per pixel, summing the 10 digit maps.
+        """
+        values = maps[0].reshape(N_DIGITS, -1)[:, self.flat]
+        return torch.cat([values, values.new_zeros(N_DIGITS, 1)], dim=1)[None]
 
     def coordinates(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, y) working-scale pixel coordinates of the active pixels."""
@@ -120,7 +124,7 @@ def conservative_gate(m: torch.Tensor, threshold: float) -> torch.Tensor:
 
 
 class BigramPairs(nn.Module):
-    """phi from the active-pixel values: (1, n + 1, 10) -> (1, 100).
+    """phi from the active-pixel values: (1, 10, n + 1) -> (1, 100).
 
     The input is the output of :meth:`ActivePixels.gather` with a batch axis, so that an explainer
     can treat these values as the model input (relevance per active pixel and digit map).
@@ -133,17 +137,53 @@ class BigramPairs(nn.Module):
         self.unit = unit
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:
-        if values.dim() != 3 or values.shape[0] != 1:
-            raise ValueError(f"expected values of shape (1, n + 1, 10), got {tuple(values.shape)}")
-        values = values[0]
+        self._check(values)
+        return self._counts(*self._pair_operands(values[0].T))[None]
+
+    def pixel_relevance(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Relevance of every bigram count on every active pixel, in one backward pass.
+
+        Returns ``(phi, relevance)``: phi (100,), relevance (100, n + 1) with ``relevance[m, i]``
+        the gradient x input of ``phi_m`` on pixel ``i`` (its 10 map values summed). Equal to
+        running 100 seeded backward passes through :meth:`forward`, but each pair-space entry
+        ``(x, j, k)`` feeds only ``phi_jk``, so making the pair-space operands leaves of the graph
+        separates the 100 outputs and a single backward pass yields them all.
+        """
+        self._check(values)
+        with torch.enable_grad():
+            operands = [op.detach().requires_grad_() for op in
+                        self._pair_operands(values[0].T.detach())]
+            phi = self._counts(*operands)
+            grads = torch.autograd.grad(phi.sum(), operands)
+        operands = [op.detach() for op in operands]
         n = self.active.count
-        left = values[:n, :, None]
+        relevance = values.new_zeros(N_BIGRAMS, n + 1)
+        relevance[:, :n] = (grads[0] * operands[0]).reshape(n, N_BIGRAMS).T
+        for neighbour, grad, operand in zip(self.active.neighbours, grads[1:], operands[1:],
+                                            strict=True):
+            relevance.index_add_(1, neighbour, (grad * operand).reshape(n, N_BIGRAMS).T)
+        return phi.detach(), relevance
+
+    def _check(self, values: torch.Tensor) -> None:
+        if values.dim() != 3 or values.shape[:2] != (1, N_DIGITS):
+            raise ValueError(f"expected values of shape (1, 10, n + 1), got {tuple(values.shape)}")
+
+    def _pair_operands(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """The digit-j side and, per shift, the digit-k side, each (n, 10, 10) in pair space."""
+        n = self.active.count
+        left = values[:n, :, None].expand(n, N_DIGITS, N_DIGITS)
+        rights = [values[neighbour][:, None, :].expand(n, N_DIGITS, N_DIGITS)
+                  for neighbour in self.active.neighbours]
+        return [left, *rights]
+
+    def _counts(self, left: torch.Tensor, *rights: torch.Tensor) -> torch.Tensor:
+        """phi (100,) from the pair-space operands: max over shifts of min, gated, summed."""
         best = None
-        for neighbour in self.active.neighbours:
-            pair = torch.minimum(left, values[neighbour][:, None, :])
+        for right in rights:
+            pair = torch.minimum(left, right)
             best = pair if best is None else torch.maximum(best, pair)
         gated = conservative_gate(best, self.threshold)
-        return (gated.sum(dim=0).reshape(1, N_BIGRAMS)) / self.unit
+        return gated.sum(dim=0).reshape(N_BIGRAMS) / self.unit
 
 
 class BigramHead(nn.Module):
@@ -173,12 +213,12 @@ class BigramHead(nn.Module):
         return ActivePixels.from_maps(maps, self.threshold, self.shifts)
 
     def pairs_model(self, active: ActivePixels) -> BigramPairs:
-        """The head restricted to ``active``: input (1, n + 1, 10) values, output (1, 100)."""
+        """The head restricted to ``active``: input (1, 10, n + 1) values, output (1, 100)."""
         return BigramPairs(active, self.threshold, self.unit)
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
         active = self.active_pixels(maps)
-        return self.pairs_model(active)(active.gather(maps)[None])
+        return self.pairs_model(active)(active.gather(maps))
 
 
 class PageModel(nn.Module):

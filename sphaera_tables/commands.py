@@ -1,5 +1,242 @@
-"""Commands of this package for the ``tables`` command line."""
+"""The product's commands: ``similarity``, ``explain``, ``demo`` and ``evaluate matches``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from corpus_tools.storage import FolderLocked, atomic_path, write_json_atomic
+from sphaera_tables.features import DEFAULT_MASS_FLOOR
+from sphaera_tables.progress import progress_tracker
+from sphaera_tables.similarity import (
+    DEFAULT_MIN_SCORE,
+    DEFAULT_TOP_K,
+    SimilarityOptions,
+    run_similarity,
+)
+
+EXIT_PAGES_SKIPPED = 3
+DEMO_PAGES = 60
+DEMO_SEED = 7
 
 
 def register(main, evaluate):
-    """Add this package's commands to the ``tables`` group and its ``evaluate`` subgroup."""
+    """Add the product's commands to the ``tables`` group and its ``evaluate`` subgroup."""
+    from sphaera_tables.network_command import network_command
+
+    for command in (similarity, explain, demo, network_command):
+        main.add_command(command)
+    evaluate.add_command(evaluate_matches)
+
+
+def _detector_option(function):
+    return click.option(
+        "--detector", "detector_file", type=click.Path(dir_okay=False, exists=True),
+        help="Digit detector weights (.safetensors from `tables train-detector`). "
+             "Default: the detector shipped with the toolkit.",
+    )(function)
+
+
+@click.command()
+@click.argument("corpus", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Results folder (created if missing; a rerun into it resumes).")
+@click.option("--top-k", default=DEFAULT_TOP_K, show_default=True, type=click.IntRange(1),
+              help="Candidate matches kept per page (the best ones).")
+@click.option("--min-score", default=DEFAULT_MIN_SCORE, show_default=True,
+              type=click.FloatRange(0, 1),
+              help="Only pairs scoring at least this are candidate matches. Scores run from 0 "
+                   "(no shared digit pairs) to about 1 (the same table).")
+@click.option("--explanations/--no-explanations", default=True, show_default=True,
+              help="Write a BiLRP explanation (PNG + JSON) for every candidate match.")
+@click.option("--links", default=30, show_default=True, type=click.IntRange(1),
+              help="Strongest digit-to-digit links listed in each explanation's JSON.")
+@_detector_option
+@click.option("--workers", type=click.IntRange(1),
+              help="Run the page analysis on a local Dask cluster with this many processes "
+                   "(needs the 'dask' extra).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run the page analysis on an existing Dask cluster, e.g. tcp://host:8786.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Write networks/ and report.html.")
+@click.option("--quiet", is_flag=True, help="No progress bars, only the final summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def similarity(corpus, out, top_k, min_score, explanations, links, detector_file, workers,
+               scheduler, report, quiet, as_json):
+    """Find the pages of CORPUS that share tables, and explain every match.
+
+    CORPUS is a folder of page images (.jpg .png .tif, in any sub-folders; the page id is the
+    path inside the folder), optionally with a metadata.csv (page_id, book, printer, place,
+    year, ...). The results folder gets pages.csv, features.npy, matches.csv, explanations/,
+    networks/ and report.html (open it in a browser).
+
+    Interrupted runs resume: rerun the same command and finished pages are reused. Exit code 0:
+    all pages analysed; 3: some pages were skipped (see the status column of pages.csv).
+    """
+    options = SimilarityOptions(top_k=top_k, min_score=min_score, explain=explanations,
+                                links=links, detector_file=detector_file, workers=workers,
+                                scheduler=scheduler, networks=report, report=report)
+    try:
+        with progress_tracker(not quiet) as track:
+            summary = run_similarity(corpus, out, options, progress=track)
+    except (FolderLocked, RuntimeError, OSError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    _print_summary(summary, as_json)
+    if summary.pages_skipped:
+        raise SystemExit(EXIT_PAGES_SKIPPED)
+
+
+def _print_summary(summary, as_json: bool) -> None:
+    facts = {
+        "results": str(summary.out),
+        "pages_ok": summary.pages_ok,
+        "pages_skipped": summary.pages_skipped,
+        "pages_reused": summary.pages_reused,
+        "matches": summary.matches,
+        "explanations_written": summary.explanations_written,
+        "timings_s": {k: round(v, 2) for k, v in summary.timings.items()},
+        "messages": summary.messages,
+    }
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    click.echo(f"Pages analysed: {summary.pages_ok} ({summary.pages_reused} reused from an "
+               f"earlier run), skipped: {summary.pages_skipped}")
+    click.echo(f"Candidate matches: {summary.matches}, explanations written: "
+               f"{summary.explanations_written}")
+    click.echo("Time per step (s): " + ", ".join(f"{k} {v:.1f}" for k, v in
+                                                  summary.timings.items()))
+    for message in summary.messages:
+        click.echo(f"note: {message}")
+    report = summary.out / "report.html"
+    click.echo(f"Results: {summary.out}" + (f"  (open {report} in a browser)"
+                                           if report.exists() else ""))
+
+
+@click.command()
+@click.argument("page_a", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("page_b", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="PNG of the digit-level links; PAIR.json and PAIR_pixels.png go beside it.")
+@_detector_option
+@click.option("--pixels/--no-pixels", default=True, show_default=True,
+              help="Also render the pixel-level explanation (slower: one LRP pass through the "
+                   "detector per shared bigram).")
+@click.option("--cell", default=8, show_default=True, type=click.IntRange(2),
+              help="Super-pixel size (working-scale px) of the pixel-level rendering.")
+@click.option("--links", default=30, show_default=True, type=click.IntRange(1),
+              help="Strongest digit-to-digit links listed in the JSON.")
+def explain(page_a, page_b, out, detector_file, pixels, cell, links):
+    """Explain the similarity of two page images PAGE_A and PAGE_B.
+
+    Draws red curves between the digits of PAGE_A and PAGE_B that support the score (the
+    stronger, the more opaque), lists the strongest digit-to-digit links in a JSON file, and
+    reports the conservation residual (how exactly the explanation adds up to the score).
+    """
+    from digit_detector.page import PageReadError
+    from digit_detector.weights import WeightFileError, load_detector
+    from sphaera_tables.explain import save_png
+    from sphaera_tables.pair_explain import explain_pages
+
+    try:
+        detector = load_detector(detector_file)
+        result = explain_pages(page_a, page_b, detector, mass_floor=DEFAULT_MASS_FLOOR,
+                               links=links, pixels=pixels, cell=cell)
+    except (PageReadError, WeightFileError) as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        with atomic_path(out) as tmp:
+            save_png(tmp, result.digit_picture)
+        write_json_atomic(out.with_suffix(".json"), result.record)
+        if result.pixel_picture is not None:
+            with atomic_path(out.with_name(out.stem + "_pixels.png")) as tmp:
+                save_png(tmp, result.pixel_picture)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror or error}") from None
+    record = result.record
+    click.echo(f"score {record['score']:.4f}; explanation sums to {record['explained']:.4f} "
+               f"(residual {record['residual']:.2e}); {len(record['links'])} links")
+    click.echo(f"wrote {out}, {out.with_suffix('.json')}"
+               + (f", {out.with_name(out.stem + '_pixels.png')}" if pixels else ""))
+
+
+@click.command()
+@click.argument("folder", required=False, default="tables-demo",
+                type=click.Path(file_okay=False, path_type=Path))
+@click.option("--pages", default=DEMO_PAGES, show_default=True, type=click.IntRange(10),
+              help="Pages in the synthetic demo corpus.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo(folder, pages, quiet):
+    """Run the whole pipeline on a built-in synthetic corpus, in FOLDER (default tables-demo).
+
+    Generates scanned-looking pages of early-modern astronomical tables (with their ground
+    truth), finds the pages that share tables with the shipped digit detector, explains every
+    match, builds the historical networks and the report, and scores the result against the
+    truth. Needs no data of your own; takes a few minutes.
+    """
+    from corpus_tools.synth import generate_corpus
+    from sphaera_tables.evaluation import evaluate_matches
+    from sphaera_tables.page_task import cached_analysis_loader
+
+    corpus, results = folder / "corpus", folder / "results"
+    try:
+        if not (corpus / "truth" / "digits.csv").exists():
+            click.echo(f"Generating a synthetic corpus of {pages} pages in {corpus} ...")
+            generate_corpus(corpus, pages=pages, seed=DEMO_SEED, progress=not quiet)
+        click.echo("Finding and explaining shared tables ...")
+        with progress_tracker(not quiet) as track:
+            summary = run_similarity(corpus, results, SimilarityOptions(), progress=track)
+            scores = evaluate_matches(results, corpus / "truth", baseline=True,
+                                      load_analysis=cached_analysis_loader(results))
+    except (FolderLocked, OSError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    _print_summary(summary, as_json=False)
+    _print_evaluation(scores)
+
+
+@click.command("matches")
+@click.argument("results", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--truth", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              required=True, help="The truth/ folder of a synthetic corpus (`tables synth`).")
+@click.option("--baseline/--no-baseline", default=True, show_default=True,
+              help="Also score a generic baseline (downsampled page images) on the same pages.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def evaluate_matches(results, truth, baseline, as_json, quiet):
+    """Score the matches and explanations in RESULTS against a synthetic corpus's truth.
+
+    Retrieval: mean average precision and precision@1 for pages carrying the same table
+    (same numbers, any typeface or layout); how often tables of the same type but with other
+    numbers rank below. Explanations: the share of relevance that links digits of the same
+    printed number in both pages.
+    """
+    from sphaera_tables.evaluation import evaluate_matches as evaluate
+    from sphaera_tables.page_task import cached_analysis_loader
+
+    try:
+        with progress_tracker(not quiet) as track:
+            scores = evaluate(results, truth, baseline=baseline,
+                              load_analysis=cached_analysis_loader(results), progress=track)
+    except (OSError, ValueError, KeyError) as error:
+        raise click.ClickException(f"cannot evaluate {results}: {error}") from None
+    if as_json:
+        click.echo(json.dumps(scores.to_dict(), indent=2))
+    else:
+        _print_evaluation(scores)
+
+
+def _print_evaluation(scores) -> None:
+    rows = [("bigram model", scores.bigram)]
+    if scores.baseline is not None:
+        rows.append(("generic baseline (pixels)", scores.baseline))
+    click.echo(f"Retrieval over {scores.pages} pages ({scores.bigram.queries} queries with a "
+               "true match):")
+    for name, r in rows:
+        click.echo(f"  {name:26s} mAP {r.mean_average_precision:.3f}  P@1 "
+                   f"{r.precision_at_1:.3f}  same-type-other-numbers ranked below "
+                   f"{r.same_type_ranked_below:.2f}")
+    if scores.faithfulness is not None:
+        click.echo(f"Explanation faithfulness: {scores.faithfulness:.3f} of the relevance links "
+                   f"digits of the same printed number ({scores.explained_matches} true matches)")

@@ -106,3 +106,23 @@ def test_empty_and_invalid_inputs():
 def test_digit_at_right_edge_has_no_successor():
     maps = blob_maps([(115, 10, 1)], width=120)
     assert make_head()(maps).abs().sum() == 0
+
+
+def test_one_pass_pixel_relevance_equals_the_engine_with_one_seed_per_bigram():
+    from sphaera_tables.explain import lrp_factors
+
+    rng = np.random.default_rng(2)
+    digits = [(rng.integers(5, 55), rng.integers(5, 20), rng.integers(0, 10)) for _ in range(14)]
+    maps = blob_maps(digits, height=25, width=60) + torch.tensor(
+        rng.uniform(0, 0.25, (1, 10, 25, 60)))
+    head = make_head()
+    active = head.active_pixels(maps)
+    pairs = head.pairs_model(active)
+    values = active.gather(maps)
+    phi, relevance = pairs.pixel_relevance(values)
+    reference = lrp_factors(pairs, values, strategy="loop")
+    np.testing.assert_allclose(phi.numpy(), reference.phi, rtol=1e-12)
+    np.testing.assert_allclose(relevance.numpy(), reference.values.sum(axis=1), rtol=1e-10,
+                               atol=1e-12)
+    np.testing.assert_allclose(relevance.sum(dim=1).numpy(), phi.numpy(), rtol=1e-10)
+    assert (phi > 0).sum() >= 5

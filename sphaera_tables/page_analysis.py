@@ -1,0 +1,159 @@
+"""Everything the corpus run keeps of one page: bigram counts and their explanation factors.
+
+``analyse_page`` runs the detector, the bigram head and one backward pass of the head for all
+100 bigram dimensions at once (:meth:`~sphaera_tables.bigram.BigramPairs.pixel_relevance`), and
+pools the relevance of every bigram dimension onto the page's detected digits. The result is
+small (100 counts, a 100 x (G + 1) factor matrix, the digit table) and is cached per page, so
+that explaining any pair later is one matrix product (BiLRP factorisation, method.md section 2).
+
+Where the factors are taken: on the detector's 10 digit maps, restricted to the active pixels
+(the only ones the head looks at). Through the head, relevance is exact gradient x input
+(winner-take-all on min and max, a conservative threshold gate). The detector is local (its
+receptive field is about one digit), so relevance that lands on a map pixel next to a detected
+digit belongs to that digit's ink; pooling on the maps equals pooling the pixel-level LRP maps in
+total (the detector's gamma rule conserves). ``tables explain`` renders the full pixel-level
+explanation of a single pair when a historian wants to see the ink itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from digit_detector.inference import DIGIT_COLUMNS, detect
+from digit_detector.model import DetectorConfig, DigitDetector
+from sphaera_tables.bigram import BigramHead, bigram_shifts, blob_unit
+from sphaera_tables.explain import Factors, pool
+
+BLOB_PEAK = 1.0
+"""Value of a detector target blob at a digit centre (digit_detector.targets)."""
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Settings of the bigram features (all relative to the detector's working scale).
+
+    Attributes
+    ----------
+    shift_factors : "next digit" offsets as multiples of the detector's digit pitch.
+    threshold : map activation (fraction of the detector's blob peak) below which nothing
+        counts; must exceed the overlap of a blob with itself at the smallest shift, or every
+        lone digit would count as a double ("11", "22", ...).
+    link_radius : active pixels farther than this many digit heights from every detected
+        digit are pooled into a last "not at a detected digit" group.
+    """
+
+    shift_factors: tuple[float, ...] = (0.875, 1.0, 1.125)
+    threshold: float = 0.3
+    link_radius: float = 1.0
+
+    def head(self, detector: DetectorConfig) -> BigramHead:
+        """The bigram head for a detector's working scale and blob shape."""
+        shifts = bigram_shifts(detector.digit_pitch_px, self.shift_factors)
+        sigma, peak = detector.blob_sigma_px, BLOB_PEAK
+        threshold = self.threshold * peak
+        self_overlap = peak * np.exp(-((min(shifts) / 2) ** 2) / (2 * sigma**2))
+        if threshold <= self_overlap:
+            raise ValueError(
+                f"bigram threshold {self.threshold} of the blob peak is below a blob's overlap "
+                f"with itself at shift {min(shifts)} px ({self_overlap / peak:.2f}): raise it"
+            )
+        return BigramHead(shifts, threshold, blob_unit(peak, sigma, threshold))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class PageAnalysis:
+    """What the corpus run keeps of one page.
+
+    Attributes
+    ----------
+    phi : (100,) bigram counts (index ``10 * j + k`` for "digit j then digit k").
+    factors : (100, G + 1) relevance of each ``phi_m`` pooled onto the G detected digits, the
+        last column holding what lies at no detected digit; each row sums to ``phi_m``.
+    digits : detected digits, columns ``x, y, digit, score, x0, y0, x1, y1`` (page px).
+    page_shape : (height, width) of the page image, px.
+    scale : working px per page px; ``rotation``: degrees the page was turned to be upright.
+    """
+
+    phi: np.ndarray
+    factors: np.ndarray
+    digits: pd.DataFrame
+    page_shape: tuple[int, int]
+    scale: float
+    rotation: int
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays for ``numpy.savez`` (no pickled objects)."""
+        return {
+            "phi": self.phi,
+            "factors": self.factors,
+            "digits": self.digits[DIGIT_COLUMNS].to_numpy(np.float64),
+            "page_shape": np.asarray(self.page_shape, dtype=np.int64),
+            "scale": np.asarray(self.scale, dtype=np.float64),
+            "rotation": np.asarray(self.rotation, dtype=np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays) -> PageAnalysis:
+        digits = pd.DataFrame(np.asarray(arrays["digits"]).reshape(-1, len(DIGIT_COLUMNS)),
+                              columns=DIGIT_COLUMNS).astype({"digit": np.int64})
+        return cls(
+            phi=np.asarray(arrays["phi"]),
+            factors=np.asarray(arrays["factors"]),
+            digits=digits,
+            page_shape=tuple(int(v) for v in arrays["page_shape"]),
+            scale=float(arrays["scale"]),
+            rotation=int(arrays["rotation"]),
+        )
+
+
+def analyse_page(grey: np.ndarray, detector: DigitDetector, config: FeatureConfig) -> PageAnalysis:
+    """Detect digits, count bigrams and pool their relevance onto the detected digits.
+
+    Parameters
+    ----------
+    grey : uint8 (H, W) page image, ink dark.
+    detector : the digit detector; ``config`` the bigram settings.
+    """
+    detection = detect(grey, detector)
+    prepared, digits = detection.prepared, detection.digits
+    head = config.head(detector.config)
+    maps = detection.maps[None].double()
+    active = head.active_pixels(maps)
+    labels = _nearest_digit_labels(active, prepared, digits, config, detector.config)
+    phi, relevance = head.pairs_model(active).pixel_relevance(active.gather(maps))
+    pooled = pool(Factors(values=relevance.numpy(), phi=phi.numpy()), labels)
+    factors = np.zeros((len(phi), len(digits) + 1))
+    factors[:, : pooled.values.shape[1]] = pooled.values
+    return PageAnalysis(
+        phi=phi.numpy().astype(np.float64),
+        factors=factors,
+        digits=digits,
+        page_shape=tuple(grey.shape),
+        scale=float(prepared.scale),
+        rotation=int(prepared.rotation),
+    )
+
+
+def _nearest_digit_labels(active, prepared, digits, config, detector_config) -> np.ndarray:
+    """Group of every active pixel (and of the trailing zero column): its nearest detected digit
+    within ``link_radius`` digit heights, else ``len(digits)``."""
+    n_digits = len(digits)
+    labels = np.full(active.count + 1, n_digits, dtype=np.int64)
+    if n_digits == 0 or active.count == 0:
+        return labels
+    xs, ys = active.coordinates()
+    page_x, page_y = prepared.to_page_coords(xs.numpy(), ys.numpy())
+    radius = config.link_radius * detector_config.digit_height_px / prepared.scale
+    distance, nearest = cKDTree(digits[["x", "y"]].to_numpy()).query(
+        np.column_stack([page_x, page_y]), distance_upper_bound=radius
+    )
+    labels[: active.count] = np.where(np.isfinite(distance), nearest, n_digits)
+    return labels

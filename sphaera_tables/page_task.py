@@ -1,0 +1,122 @@
+"""The per-page unit of work of a corpus run: idempotent, self-contained, writes its own result.
+
+A task reads one page image, analyses it (:func:`~sphaera_tables.page_analysis.analyse_page`)
+and writes the analysis to its cache file and a thumbnail for the report, each atomically. A task
+whose cache file exists returns at once: a run that was interrupted resumes where it stopped, and
+a page already analysed with the same image, model and settings is never analysed again. Tasks
+are plain data, so any executor (this process, a Dask cluster) can run them.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from corpus_tools.storage import atomic_path, save_npz_atomic
+from digit_detector.page import PageReadError, load_page
+from digit_detector.weights import load_detector
+from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
+
+CACHE_FORMAT = 1
+THUMBNAIL_SIDE = 480
+
+
+@dataclass(frozen=True)
+class PageTask:
+    """Everything needed to analyse one page, as plain data."""
+
+    page_id: str
+    path: str
+    cache_file: str
+    thumbnail_file: str
+    detector_file: str | None
+    features: FeatureConfig
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    """What a task reports back: ``status`` is "ok" or "skipped: <reason>"."""
+
+    page_id: str
+    status: str
+    reused: bool
+    seconds: float
+
+
+def cache_key(content_sha256: str, model_sha256: str, features: FeatureConfig) -> str:
+    """Key of a page's cached analysis: same image bytes, model and settings -> same key."""
+    blob = json.dumps(
+        {"format": CACHE_FORMAT, "content": content_sha256, "model": model_sha256,
+         "features": features.to_dict()},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def cache_file(out: str | Path, key: str) -> Path:
+    """Where a results folder keeps the analysis with cache key ``key``."""
+    return Path(out) / "cache" / key[:2] / f"{key}.npz"
+
+
+def cached_analysis_loader(out: str | Path):
+    """``load(page_id) -> PageAnalysis`` for the pages of a finished results folder ``out``."""
+    manifest = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))
+    settings = manifest["config"]["features"]
+    features = FeatureConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                for k, v in settings.items()})
+
+    def load(page_id: str) -> PageAnalysis:
+        key = cache_key(manifest["inputs"][page_id], manifest["model_hash"], features)
+        return load_analysis(cache_file(out, key))
+
+    return load
+
+
+def load_analysis(path: str | Path) -> PageAnalysis:
+    """Read a cached analysis (``numpy.load`` with pickles refused)."""
+    with np.load(path, allow_pickle=False) as arrays:
+        return PageAnalysis.from_arrays(arrays)
+
+
+@functools.lru_cache(maxsize=4)
+def _detector(path: str | None):
+    detector = load_detector(path)
+    detector.eval()
+    return detector
+
+
+def run_page_task(task: PageTask) -> PageOutcome:
+    """Analyse one page unless its cache file exists; never raises for a bad page."""
+    start = time.perf_counter()
+    if Path(task.cache_file).exists() and Path(task.thumbnail_file).exists():
+        return PageOutcome(task.page_id, "ok", True, 0.0)
+    try:
+        grey = load_page(task.path)
+    except PageReadError as error:
+        reason = str(error).removeprefix(f"{task.path}: ")
+        return PageOutcome(task.page_id, f"skipped: {reason}", False,
+                           time.perf_counter() - start)
+    write_thumbnail(grey, task.thumbnail_file)
+    analysis = analyse_page(grey, _detector(task.detector_file), task.features)
+    save_npz_atomic(task.cache_file, **analysis.to_arrays())
+    return PageOutcome(task.page_id, "ok", False, time.perf_counter() - start)
+
+
+def write_thumbnail(grey: np.ndarray, target: str | Path, side: int = THUMBNAIL_SIDE) -> None:
+    """A small JPEG of the page (longest side ``side`` px) for reports and explanations."""
+    scale = min(1.0, side / max(grey.shape))
+    small = cv2.resize(grey, (max(1, round(grey.shape[1] * scale)),
+                              max(1, round(grey.shape[0] * scale))),
+                       interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise OSError(f"could not encode a thumbnail for {target}")
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(encoded.tobytes())

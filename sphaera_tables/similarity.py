@@ -1,0 +1,296 @@
+"""``tables similarity``: a corpus folder in, the results folder of design.md section 3 out.
+
+Steps: list pages -> analyse every page (detector, bigram counts, explanation factors; cached
+per page, run by an executor) -> features -> exact blockwise top-k search -> one explanation per
+candidate match -> networks and report. A run holds a lock on the results folder, writes every
+file atomically and can be interrupted at any point: the next run reuses every finished page and
+explanation and produces the same outputs as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from corpus_tools.execution import make_executor
+from corpus_tools.ingest import file_sha256, list_pages, safe_name
+from corpus_tools.metadata import read_metadata
+from corpus_tools.networks import pair_key, write_networks
+from corpus_tools.storage import (
+    atomic_path,
+    folder_lock,
+    save_npy_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
+from digit_detector.weights import DEFAULT_WEIGHTS
+from sphaera_tables import __version__
+from sphaera_tables.explain import save_png
+from sphaera_tables.features import DEFAULT_MASS_FLOOR, feature_scales
+from sphaera_tables.match_explanation import (
+    DEFAULT_LINKS,
+    explain_match,
+    explanation_record,
+    render_match,
+)
+from sphaera_tables.page_analysis import FeatureConfig
+from sphaera_tables.page_task import (
+    PageTask,
+    cache_file,
+    cache_key,
+    load_analysis,
+    run_page_task,
+)
+from sphaera_tables.report import build_report
+from sphaera_tables.search import top_k_matches
+
+DEFAULT_TOP_K = 5
+DEFAULT_MIN_SCORE = 0.5
+FULL_MATRIX_LIMIT = 2000
+METADATA_COLUMNS = ["book_id", "title", "author", "printer", "publisher", "place", "year", "handle"]
+
+
+@dataclass(frozen=True)
+class SimilarityOptions:
+    """Settings of a corpus run (the ``tables similarity`` options)."""
+
+    top_k: int = DEFAULT_TOP_K
+    min_score: float = DEFAULT_MIN_SCORE
+    explain: bool = True
+    links: int = DEFAULT_LINKS
+    detector_file: str | None = None
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    mass_floor: float = DEFAULT_MASS_FLOOR
+    workers: int | None = None
+    scheduler: str | None = None
+    networks: bool = True
+    report: bool = True
+
+    def to_dict(self) -> dict:
+        return {
+            "top_k": self.top_k, "min_score": self.min_score, "explain": self.explain,
+            "links": self.links, "features": self.features.to_dict(),
+            "mass_floor": self.mass_floor, "feature_variant": "sqrt_mass_normalised",
+        }
+
+
+@dataclass
+class RunSummary:
+    """What a run did: page counts, matches, where the results are, step timings (s)."""
+
+    out: Path
+    pages_ok: int
+    pages_skipped: int
+    pages_reused: int
+    matches: int
+    explanations_written: int
+    timings: dict[str, float]
+    messages: list[str]
+
+
+class _StepTimer:
+    """Wall-clock seconds spent in each named step of a run."""
+
+    def __init__(self):
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def timed(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def run_similarity(corpus: Path | str, out: Path | str,
+                   options: SimilarityOptions | None = None, progress=None) -> RunSummary:
+    """Analyse every page of ``corpus`` and write the results folder ``out``.
+
+    ``progress`` is a callable ``progress(iterable, total, label)`` returning an iterable (e.g.
+    a rich progress bar); ``None`` runs silently. Raises ``FolderLocked`` when another run
+    holds ``out``.
+    """
+    options = options or SimilarityOptions()
+    corpus, out = Path(corpus), Path(out)
+    track = progress or (lambda iterable, total, label: iterable)
+    steps = _StepTimer()
+    messages: list[str] = []
+    with folder_lock(out):
+        with steps.timed("list"):
+            pages, rejected = list_pages(corpus)
+            metadata = _corpus_metadata(corpus, messages)
+            detector_file = options.detector_file
+            model_sha = file_sha256(detector_file or DEFAULT_WEIGHTS)
+            tasks, statuses, hashes = _page_tasks(pages, out, model_sha, options)
+            for item in rejected:
+                statuses[item.page_id] = f"skipped: {item.reason}"
+        with steps.timed("pages"):
+            reused = _run_tasks(tasks, options, statuses, track)
+        ok_ids = [t.page_id for t in tasks if statuses[t.page_id] == "ok"]
+        cache_of = {t.page_id: t.cache_file for t in tasks}
+        with steps.timed("features"):
+            phi = np.stack([load_analysis(cache_of[p]).phi for p in ok_ids]) if ok_ids \
+                else np.zeros((0, 100))
+            scales = feature_scales(phi, options.mass_floor)
+            features = (phi * scales).astype(np.float32)
+            save_npy_atomic(out / "features.npy", features)
+            _write_pages_csv(out, pages, rejected, statuses, metadata, cache_of)
+        with steps.timed("search"):
+            matches = top_k_matches(features, options.top_k, options.min_score)
+            matches = pd.DataFrame({
+                "page_a": [ok_ids[i] for i in matches.a], "page_b": [ok_ids[i] for i in matches.b],
+                "score": matches.score.round(6), "rank": matches["rank"],
+            })
+            _write_csv(out / "matches.csv", matches)
+            if len(ok_ids) <= FULL_MATRIX_LIMIT:
+                save_npy_atomic(out / "similarity.npy", features @ features.T)
+        written = 0
+        if options.explain:
+            with steps.timed("explanations"):
+                written = _write_explanations(out, matches, ok_ids, cache_of, scales, options,
+                                              track)
+        _write_manifest(out, corpus, options, model_sha, hashes, steps.timings)
+        if options.networks:
+            with steps.timed("networks"):
+                _networks(out, options, messages)
+        if options.report:
+            with steps.timed("report"):
+                _report(out, options)
+        _write_manifest(out, corpus, options, model_sha, hashes, steps.timings)
+    skipped = sum(1 for s in statuses.values() if s != "ok")
+    return RunSummary(out, len(ok_ids), skipped, reused, len(matches), written, steps.timings,
+                      messages)
+
+
+def _corpus_metadata(corpus: Path, messages: list[str]) -> pd.DataFrame | None:
+    path = corpus / "metadata.csv"
+    if not path.is_file():
+        return None
+    frame, problems = read_metadata(path)
+    messages.extend(f"metadata: {problem}" for problem in problems)
+    return frame
+
+
+def _page_tasks(pages, out: Path, model_sha: str, options: SimilarityOptions):
+    tasks, statuses, hashes = [], {}, {}
+    for page in pages:
+        try:
+            content = file_sha256(page.path)
+        except OSError as error:
+            statuses[page.page_id] = f"skipped: cannot read file ({error.strerror})"
+            continue
+        hashes[page.page_id] = content
+        key = cache_key(content, model_sha, options.features)
+        tasks.append(PageTask(
+            page_id=page.page_id,
+            path=str(page.path),
+            cache_file=str(cache_file(out, key)),
+            thumbnail_file=str(out / "thumbnails" / f"{safe_name(page.page_id)}.jpg"),
+            detector_file=options.detector_file,
+            features=options.features,
+        ))
+        statuses[page.page_id] = "pending"
+    return tasks, statuses, hashes
+
+
+def _run_tasks(tasks, options, statuses, track) -> int:
+    executor = make_executor(options.workers, options.scheduler)
+    reused = 0
+    try:
+        results = executor.imap_unordered(run_page_task, tasks)
+        for _task, outcome in track(results, len(tasks), "Analysing pages"):
+            statuses[outcome.page_id] = outcome.status
+            reused += outcome.reused
+    finally:
+        executor.close()
+    return reused
+
+
+def _write_pages_csv(out, pages, rejected, statuses, metadata, cache_of):
+    rows = []
+    for page_id in sorted(statuses):
+        row = {"page_id": page_id, "status": statuses[page_id]}
+        if statuses[page_id] == "ok":
+            analysis = load_analysis(cache_of[page_id])
+            row.update(height=analysis.page_shape[0], width=analysis.page_shape[1],
+                       scale=round(analysis.scale, 5), rotation=analysis.rotation,
+                       digits=len(analysis.digits), bigrams=round(float(analysis.phi.sum()), 3))
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=["page_id", "status", "width", "height", "scale",
+                                        "rotation", "digits", "bigrams"])
+    if metadata is not None:
+        frame = frame.merge(metadata[["page_id", *METADATA_COLUMNS]], on="page_id", how="left")
+    _write_csv(out / "pages.csv", frame)
+
+
+def _write_csv(target: Path, frame: pd.DataFrame) -> None:
+    write_text_atomic(target, frame.to_csv(index=False))
+
+
+def _write_explanations(out, matches, ok_ids, cache_of, scales, options, track) -> int:
+    """One JSON and one PNG per candidate match; existing complete pairs are kept."""
+    row_of = {page_id: i for i, page_id in enumerate(ok_ids)}
+    analyses: OrderedDict = OrderedDict()
+
+    def analysis(page_id):
+        if page_id not in analyses:
+            analyses[page_id] = load_analysis(cache_of[page_id])
+            if len(analyses) > 64:
+                analyses.popitem(last=False)
+        return analyses[page_id]
+
+    folder = out / "explanations"
+    written = 0
+    for match in track(matches.itertuples(index=False), len(matches), "Explaining matches"):
+        key = pair_key(match.page_a, match.page_b)
+        json_path, png_path = folder / f"{key}.json", folder / f"{key}.png"
+        if json_path.exists() and png_path.exists():
+            continue
+        a, b = analysis(match.page_a), analysis(match.page_b)
+        explanation = explain_match(a, scales[row_of[match.page_a]], b,
+                                    scales[row_of[match.page_b]])
+        record = explanation_record(match.page_a, match.page_b, match.score, explanation, a, b,
+                                    options.links)
+        picture = render_match(_thumbnail(out, match.page_a), _thumbnail(out, match.page_b),
+                               explanation, a, b)
+        with atomic_path(png_path) as tmp:
+            save_png(tmp, picture)
+        write_json_atomic(json_path, record)
+        written += 1
+    return written
+
+
+def _thumbnail(out: Path, page_id: str) -> np.ndarray:
+    path = out / "thumbnails" / f"{safe_name(page_id)}.jpg"
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise OSError(f"thumbnail missing or unreadable: {path}")
+    return image
+
+
+def _write_manifest(out, corpus, options, model_sha, hashes, timings):
+    write_json_atomic(out / "manifest.json", {
+        "tool_version": __version__,
+        "corpus": str(corpus.resolve()),
+        "config": options.to_dict(),
+        "model_hash": model_sha,
+        "inputs": hashes,
+        "timings": {name: round(seconds, 3) for name, seconds in timings.items()},
+    })
+
+
+def _networks(out, options, messages):
+    summary = write_networks(out, min_score=options.min_score)
+    messages.extend(f"networks: {warning}" for warning in summary.warnings)
+
+
+def _report(out, options):
+    build_report(out, min_score=options.min_score)

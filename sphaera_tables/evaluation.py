@@ -5,8 +5,8 @@
   Pages with a table of the same type but other parameters (other numbers) should rank below:
   the share of queries where every true match outranks every such page is reported.
 * Explanation faithfulness (a pointing game for similarity): for true matches, the share of the
-  positive relevance that links digits of the same printed number in both pages (same
-  ``cell_key`` in the truth); relevance at no detected digit counts against it.
+  positive relevance that links the same printed number in both pages (same ``cell_key`` in the
+  truth); relevance at no detected digit counts against it.
 * A generic baseline on the same pages: downsampled ink images compared by cosine, to show
   what the bigram model adds.
 """
@@ -25,7 +25,7 @@ from scipy.spatial import cKDTree
 from digit_detector.page import PageReadError, load_page
 from sphaera_tables.features import feature_scales
 from sphaera_tables.match_explanation import explain_match
-from sphaera_tables.page_analysis import PageAnalysis
+from sphaera_tables.page_analysis import PageAnalysis, n_numbers
 
 
 @dataclass
@@ -106,26 +106,31 @@ def _mean(values) -> float:
     return float(np.mean(values)) if len(values) else float("nan")
 
 
-def digit_cells(analysis: PageAnalysis, truth_digits: pd.DataFrame) -> np.ndarray:
-    """``cell_key`` of the true digit under each detected digit ('' where none is near).
+def number_cells(analysis: PageAnalysis, truth_digits: pd.DataFrame) -> np.ndarray:
+    """``cell_key`` of the true number under each detected number ('' where none is near).
 
-    A detection belongs to the true digit whose centre is nearest, within half a digit height.
+    Each detected digit takes the cell of the true digit whose centre is nearest, within half a
+    digit height; a number takes the cell most of its digits agree on.
     """
-    cells = np.full(len(analysis.digits), "", dtype=object)
-    if truth_digits.empty or analysis.digits.empty:
+    digits = analysis.digits
+    cells = np.full(n_numbers(digits), "", dtype=object)
+    if truth_digits.empty or digits.empty:
         return cells
     centres = np.column_stack([(truth_digits.x0 + truth_digits.x1) / 2,
                                (truth_digits.y0 + truth_digits.y1) / 2])
     half_height = float(np.median(truth_digits.y1 - truth_digits.y0)) / 2
-    distance, nearest = cKDTree(centres).query(analysis.digits[["x", "y"]].to_numpy(),
+    distance, nearest = cKDTree(centres).query(digits[["x", "y"]].to_numpy(),
                                                distance_upper_bound=half_height)
     found = np.isfinite(distance)
-    cells[found] = truth_digits.cell_key.to_numpy()[nearest[found]]
+    votes = pd.DataFrame({"number": digits["number"].to_numpy()[found],
+                          "cell": truth_digits.cell_key.to_numpy()[nearest[found]]})
+    for number, cell in votes.groupby("number")["cell"].agg(lambda c: c.mode().iloc[0]).items():
+        cells[number] = cell
     return cells
 
 
 def explanation_faithfulness(analysis_a, scales_a, cells_a, analysis_b, scales_b, cells_b) -> float:
-    """Share of the positive relevance of a pair that links digits of one printed number."""
+    """Share of the positive relevance of a pair that links the same printed number."""
     relevance = explain_match(analysis_a, scales_a, analysis_b, scales_b).relevance
     positive = np.clip(relevance, 0, None)
     total = positive.sum()
@@ -192,7 +197,7 @@ def _faithfulness(out, truth, contents, load_analysis, mass_floor, track):
     def page(page_id):
         if page_id not in cache:
             analysis = load_analysis(page_id)
-            cells = digit_cells(analysis, by_page.get(page_id, digits.iloc[:0]))
+            cells = number_cells(analysis, by_page.get(page_id, digits.iloc[:0]))
             cache[page_id] = (analysis, feature_scales(analysis.phi, mass_floor), cells)
         return cache[page_id]
 

@@ -1,9 +1,10 @@
-"""BiLRP explanation of one candidate match, on detected digits, from cached page analyses.
+"""BiLRP explanation of one candidate match, on printed numbers, from cached page analyses.
 
 The score of pages a and b is ``<f_a, f_b>`` with ``f = s * phi`` (see
 :mod:`sphaera_tables.features`). Each page's cached factors (relevance of ``phi_m`` on each
-detected digit) are rescaled by ``s`` and multiplied: ``R = F_a^T F_b`` is the (G_a + 1) x
-(G_b + 1) matrix of how much each digit of a, together with each digit of b, supports the score.
+printed number) are rescaled by ``s`` and multiplied: ``R = F_a^T F_b`` is the (G_a + 1) x
+(G_b + 1) matrix of how much each number of a, together with each number of b, supports the
+score (the last row and column: relevance at no detected digit).
 ``sum R = score`` (the conservation residual is reported with every explanation).
 """
 
@@ -16,19 +17,22 @@ from sphaera_tables.explain import PairExplanation, PooledFactors, bilrp, render
 from sphaera_tables.page_analysis import PageAnalysis
 
 DEFAULT_LINKS = 30
+DRAWN_LINKS = 150
 
 
 def pooled_features(analysis: PageAnalysis, scales: np.ndarray) -> PooledFactors:
-    """The page's digit-pooled factors of the similarity features ``scales * phi``."""
+    """The page's number-pooled factors of the similarity features ``scales * phi``."""
+    numbers = analysis.numbers
     centres = np.full((analysis.factors.shape[1], 2), np.nan)
-    centres[: len(analysis.digits)] = analysis.digits[["y", "x"]].to_numpy()
+    centres[: len(numbers)] = np.column_stack([(numbers.y0 + numbers.y1) / 2,
+                                               (numbers.x0 + numbers.x1) / 2])
     return PooledFactors(values=analysis.factors * scales[:, None], phi=analysis.phi * scales,
                          centres=centres)
 
 
 def explain_match(analysis_a: PageAnalysis, scales_a: np.ndarray,
                   analysis_b: PageAnalysis, scales_b: np.ndarray) -> PairExplanation:
-    """BiLRP of the score of two pages on their detected digits (last row/column: elsewhere)."""
+    """BiLRP of the score of two pages on their printed numbers (last row/column: elsewhere)."""
     if len(scales_a) != N_BIGRAMS or len(scales_b) != N_BIGRAMS:
         raise ValueError("feature scales must have one value per bigram")
     return bilrp(pooled_features(analysis_a, scales_a), pooled_features(analysis_b, scales_b))
@@ -36,28 +40,29 @@ def explain_match(analysis_a: PageAnalysis, scales_a: np.ndarray,
 
 def strongest_links(explanation: PairExplanation, analysis_a: PageAnalysis,
                     analysis_b: PageAnalysis, limit: int = DEFAULT_LINKS) -> list[dict]:
-    """The ``limit`` digit pairs with the largest relevance, strongest first.
+    """The ``limit`` pairs of printed numbers with the largest relevance, strongest first.
 
     Each link: ``box_a``, ``box_b`` ([x0, y0, x1, y1], page px), ``digits_a``, ``digits_b`` (the
-    detected digit), ``relevance`` (its share of the score, same unit as the score).
-    Relevance that lies at no detected digit is not a link (it is reported as ``unlinked``).
+    number as detected, e.g. "39"), ``relevance`` (its share of the score, same unit as the
+    score). Relevance at no detected digit is not a link (it is reported as ``unlinked``).
     """
-    digit_relevance = explanation.relevance[: len(analysis_a.digits), : len(analysis_b.digits)]
-    if digit_relevance.size == 0:
+    numbers_a, numbers_b = analysis_a.numbers, analysis_b.numbers
+    relevance = explanation.relevance[: len(numbers_a), : len(numbers_b)]
+    if relevance.size == 0:
         return []
-    order = np.argsort(-digit_relevance, axis=None, kind="stable")[:limit]
+    order = np.argsort(-relevance, axis=None, kind="stable")[:limit]
     links = []
     for flat in order:
-        i, j = np.unravel_index(flat, digit_relevance.shape)
-        value = float(digit_relevance[i, j])
+        i, j = np.unravel_index(flat, relevance.shape)
+        value = float(relevance[i, j])
         if value <= 0:
             break
-        row_a, row_b = analysis_a.digits.iloc[i], analysis_b.digits.iloc[j]
+        row_a, row_b = numbers_a.iloc[i], numbers_b.iloc[j]
         links.append({
             "box_a": [round(float(row_a[c]), 1) for c in ("x0", "y0", "x1", "y1")],
             "box_b": [round(float(row_b[c]), 1) for c in ("x0", "y0", "x1", "y1")],
-            "digits_a": str(int(row_a["digit"])),
-            "digits_b": str(int(row_b["digit"])),
+            "digits_a": row_a["text"],
+            "digits_b": row_b["text"],
             "relevance": value,
         })
     return links
@@ -82,22 +87,34 @@ def explanation_record(page_a: str, page_b: str, score: float, explanation: Pair
 
 
 def render_match(image_a: np.ndarray, image_b: np.ndarray, explanation: PairExplanation,
-                 analysis_a: PageAnalysis, analysis_b: PageAnalysis) -> np.ndarray:
-    """RGB picture of the two pages side by side with red curves between supporting digits.
+                 analysis_a: PageAnalysis, analysis_b: PageAnalysis,
+                 drawn: int = DRAWN_LINKS) -> np.ndarray:
+    """RGB picture of the two pages side by side with red curves between supporting numbers.
 
-    ``image_a``, ``image_b``: the pages at any size (e.g. thumbnails); detected digit boxes are
-    scaled from page px to each image.
+    ``image_a``, ``image_b``: the pages at any size (e.g. thumbnails); number boxes are
+    scaled from page px to each image. Only the ``drawn`` strongest links are drawn (then
+    Algorithm 1's normalisation and thresholds), so that the picture stays readable.
     """
     boxes_a = _boxes_in_image(analysis_a, image_a.shape)
     boxes_b = _boxes_in_image(analysis_b, image_b.shape)
-    relevance = explanation.relevance[: len(boxes_a), : len(boxes_b)]
+    relevance = _strongest_only(explanation.relevance[: len(boxes_a), : len(boxes_b)], drawn)
     return render_box_links(image_a, image_b, boxes_a, boxes_b, relevance)
 
 
+def _strongest_only(relevance: np.ndarray, count: int) -> np.ndarray:
+    """``relevance`` with all but its ``count`` largest-magnitude entries set to zero."""
+    if relevance.size <= count:
+        return relevance
+    kept = np.zeros_like(relevance)
+    flat = np.argpartition(-np.abs(relevance), count - 1, axis=None)[:count]
+    kept.flat[flat] = relevance.flat[flat]
+    return kept
+
+
 def _boxes_in_image(analysis: PageAnalysis, image_shape) -> np.ndarray:
-    """Detected digit boxes as (x, y, w, h) in the pixels of an image of ``image_shape``."""
+    """Number boxes as (x, y, w, h) in the pixels of an image of ``image_shape``."""
     factor_y = image_shape[0] / analysis.page_shape[0]
     factor_x = image_shape[1] / analysis.page_shape[1]
-    d = analysis.digits
+    d = analysis.numbers
     return np.column_stack([d.x0 * factor_x, d.y0 * factor_y, (d.x1 - d.x0) * factor_x,
                             (d.y1 - d.y0) * factor_y]).reshape(-1, 4)

@@ -28,7 +28,9 @@ from digit_detector.inference import DIGIT_COLUMNS, detect
 from digit_detector.model import DetectorConfig, DigitDetector
 from sphaera_tables.bigram import BigramHead, bigram_shifts, blob_unit
 from sphaera_tables.explain import Factors, pool
+from sphaera_tables.numbers import group_numbers, number_table
 
+STORED_DIGIT_COLUMNS = [*DIGIT_COLUMNS, "number"]
 BLOB_PEAK = 1.0
 """Value of a detector target blob at a digit centre (digit_detector.targets)."""
 
@@ -75,9 +77,11 @@ class PageAnalysis:
     Attributes
     ----------
     phi : (100,) bigram counts (index ``10 * j + k`` for "digit j then digit k").
-    factors : (100, G + 1) relevance of each ``phi_m`` pooled onto the G detected digits, the
-        last column holding what lies at no detected digit; each row sums to ``phi_m``.
-    digits : detected digits, columns ``x, y, digit, score, x0, y0, x1, y1`` (page px).
+    factors : (100, G + 1) relevance of each ``phi_m`` pooled onto the G printed numbers
+        (detected digits grouped, :mod:`sphaera_tables.numbers`), the last column holding what
+        lies at no detected digit; each row sums to ``phi_m``.
+    digits : detected digits, columns ``x, y, digit, score, x0, y0, x1, y1`` (page px) and
+        ``number`` (index of the number the digit belongs to).
     page_shape : (height, width) of the page image, px.
     scale : working px per page px; ``rotation``: degrees the page was turned to be upright.
     """
@@ -89,12 +93,17 @@ class PageAnalysis:
     scale: float
     rotation: int
 
+    @property
+    def numbers(self) -> pd.DataFrame:
+        """The printed numbers (factor columns): box x0, y0, x1, y1 (page px) and text."""
+        return number_table(self.digits, self.digits["number"].to_numpy())
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for ``numpy.savez`` (no pickled objects)."""
         return {
             "phi": self.phi,
             "factors": self.factors,
-            "digits": self.digits[DIGIT_COLUMNS].to_numpy(np.float64),
+            "digits": self.digits[STORED_DIGIT_COLUMNS].to_numpy(np.float64),
             "page_shape": np.asarray(self.page_shape, dtype=np.int64),
             "scale": np.asarray(self.scale, dtype=np.float64),
             "rotation": np.asarray(self.rotation, dtype=np.int64),
@@ -102,8 +111,10 @@ class PageAnalysis:
 
     @classmethod
     def from_arrays(cls, arrays) -> PageAnalysis:
-        digits = pd.DataFrame(np.asarray(arrays["digits"]).reshape(-1, len(DIGIT_COLUMNS)),
-                              columns=DIGIT_COLUMNS).astype({"digit": np.int64})
+        digits = pd.DataFrame(
+            np.asarray(arrays["digits"]).reshape(-1, len(STORED_DIGIT_COLUMNS)),
+            columns=STORED_DIGIT_COLUMNS,
+        ).astype({"digit": np.int64, "number": np.int64})
         return cls(
             phi=np.asarray(arrays["phi"]),
             factors=np.asarray(arrays["factors"]),
@@ -115,7 +126,7 @@ class PageAnalysis:
 
 
 def analyse_page(grey: np.ndarray, detector: DigitDetector, config: FeatureConfig) -> PageAnalysis:
-    """Detect digits, count bigrams and pool their relevance onto the detected digits.
+    """Detect digits, count bigrams and pool their relevance onto the printed numbers.
 
     Parameters
     ----------
@@ -123,14 +134,15 @@ def analyse_page(grey: np.ndarray, detector: DigitDetector, config: FeatureConfi
     detector : the digit detector; ``config`` the bigram settings.
     """
     detection = detect(grey, detector)
-    prepared, digits = detection.prepared, detection.digits
+    prepared = detection.prepared
+    digits = detection.digits.assign(number=group_numbers(detection.digits))
     head = config.head(detector.config)
     maps = detection.maps[None].double()
     active = head.active_pixels(maps)
-    labels = _nearest_digit_labels(active, prepared, digits, config, detector.config)
+    labels = _nearest_number_labels(active, prepared, digits, config, detector.config)
     phi, relevance = head.pairs_model(active).pixel_relevance(active.gather(maps))
     pooled = pool(Factors(values=relevance.numpy(), phi=phi.numpy()), labels)
-    factors = np.zeros((len(phi), len(digits) + 1))
+    factors = np.zeros((len(phi), n_numbers(digits) + 1))
     factors[:, : pooled.values.shape[1]] = pooled.values
     return PageAnalysis(
         phi=phi.numpy().astype(np.float64),
@@ -142,12 +154,16 @@ def analyse_page(grey: np.ndarray, detector: DigitDetector, config: FeatureConfi
     )
 
 
-def _nearest_digit_labels(active, prepared, digits, config, detector_config) -> np.ndarray:
-    """Group of every active pixel (and of the trailing zero column): its nearest detected digit
-    within ``link_radius`` digit heights, else ``len(digits)``."""
-    n_digits = len(digits)
-    labels = np.full(active.count + 1, n_digits, dtype=np.int64)
-    if n_digits == 0 or active.count == 0:
+def n_numbers(digits: pd.DataFrame) -> int:
+    return int(digits["number"].max()) + 1 if len(digits) else 0
+
+
+def _nearest_number_labels(active, prepared, digits, config, detector_config) -> np.ndarray:
+    """Group of every active pixel (and of the trailing zero column): the number of its nearest
+    detected digit within ``link_radius`` digit heights, else the extra last group."""
+    elsewhere = n_numbers(digits)
+    labels = np.full(active.count + 1, elsewhere, dtype=np.int64)
+    if len(digits) == 0 or active.count == 0:
         return labels
     xs, ys = active.coordinates()
     page_x, page_y = prepared.to_page_coords(xs.numpy(), ys.numpy())
@@ -155,5 +171,6 @@ def _nearest_digit_labels(active, prepared, digits, config, detector_config) -> 
     distance, nearest = cKDTree(digits[["x", "y"]].to_numpy()).query(
         np.column_stack([page_x, page_y]), distance_upper_bound=radius
     )
-    labels[: active.count] = np.where(np.isfinite(distance), nearest, n_digits)
+    found = np.isfinite(distance)
+    labels[: active.count][found] = digits["number"].to_numpy()[nearest[found]]
     return labels

@@ -24,8 +24,8 @@ from digit_detector.page import PageReadError, load_page
 from digit_detector.weights import load_detector
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
 
-CACHE_FORMAT = 1
-THUMBNAIL_SIDE = 480
+CACHE_FORMAT = 2
+THUMBNAIL_SIDE = 800
 
 
 @dataclass(frozen=True)

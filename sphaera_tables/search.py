@@ -15,7 +15,7 @@ def top_k_matches(
     features: np.ndarray,
     k: int = 5,
     min_score: float = 0.0,
-    block_rows: int = 256,
+    block_rows: int = 1024,
     progress=None,
 ) -> pd.DataFrame:
     """Best ``k`` other rows for every row, by dot product, with score >= ``min_score``.

@@ -152,12 +152,12 @@ def run_similarity(corpus: Path | str, out: Path | str,
             _write_csv(out / "matches.csv", matches)
             if len(ok_ids) <= FULL_MATRIX_LIMIT:
                 save_npy_atomic(out / "similarity.npy", features @ features.T)
+        _write_manifest(out, corpus, options, model_sha, hashes, steps.timings)
         written = 0
         if options.explain:
             with steps.timed("explanations"):
                 written = _write_explanations(out, matches, ok_ids, cache_of, scales, options,
                                               track)
-        _write_manifest(out, corpus, options, model_sha, hashes, steps.timings)
         if options.networks:
             with steps.timed("networks"):
                 _networks(out, options, messages)

@@ -14,6 +14,8 @@ from PIL import Image
 POSITIVE_COLOUR = np.array([215, 25, 28], dtype=float)
 NEGATIVE_COLOUR = np.array([30, 80, 220], dtype=float)
 BOX_COLOUR = (120, 120, 120)
+OPACITY_LEVELS = 16
+"""Link opacities are drawn in this many steps (all links of one step in one blend)."""
 
 
 def link_strengths(relevance, low=0.01, high=4.0, power=2.0):
@@ -38,6 +40,8 @@ def link_strengths(relevance, low=0.01, high=4.0, power=2.0):
     if not 0 <= low < high:
         raise ValueError(f"need 0 <= low < high, got low={low}, high={high}")
     relevance = np.asarray(relevance, dtype=float)
+    if relevance.size == 0:
+        return relevance
     scale = np.mean(relevance**4) ** 0.25
     if scale == 0 or not np.isfinite(scale):
         return np.zeros_like(relevance)
@@ -126,15 +130,18 @@ def draw_links(image_a, image_b, centres_a, centres_b, strengths, *, boxes_a=Non
                           BOX_COLOUR, 1)
     strengths = np.asarray(strengths, dtype=float)
     pairs = np.argwhere(strengths != 0)
-    order = np.argsort(np.abs(strengths[pairs[:, 0], pairs[:, 1]]))
-    for i, j in pairs[order]:
-        start = np.array([centres_a[i][1], centres_a[i][0] + top_a])
-        end = np.array([centres_b[j][1] + offset_b, centres_b[j][0] + top_b])
-        if not (np.isfinite(start).all() and np.isfinite(end).all()):
-            continue
-        strength = strengths[i, j]
-        colour = POSITIVE_COLOUR if strength > 0 else NEGATIVE_COLOUR
-        _blend_curve(canvas, _curve(start, end, bend), colour, abs(strength), line_width)
+    values = strengths[pairs[:, 0], pairs[:, 1]]
+    levels = np.ceil(np.abs(values) * OPACITY_LEVELS).astype(int)
+    for level in range(1, OPACITY_LEVELS + 1):
+        for sign, colour in ((1, POSITIVE_COLOUR), (-1, NEGATIVE_COLOUR)):
+            chosen = pairs[(levels == level) & (np.sign(values) == sign)]
+            curves = []
+            for i, j in chosen:
+                start = np.array([centres_a[i][1], centres_a[i][0] + top_a])
+                end = np.array([centres_b[j][1] + offset_b, centres_b[j][0] + top_b])
+                if np.isfinite(start).all() and np.isfinite(end).all():
+                    curves.append(_curve(start, end, bend))
+            _blend_curves(canvas, curves, colour, level / OPACITY_LEVELS, line_width)
     return np.clip(np.round(canvas), 0, 255).astype(np.uint8)
 
 
@@ -172,8 +179,15 @@ def _curve(start, end, bend, n_points=32):
     return (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * end
 
 
-def _blend_curve(canvas, points, colour, opacity, line_width):
-    """Alpha-blend an anti-aliased polyline into ``canvas`` (float RGB), within its bounding box."""
+def _blend_curves(canvas, curves, colour, opacity, line_width):
+    """Alpha-blend anti-aliased polylines of one colour and opacity into ``canvas`` (float RGB).
+
+    Drawn together into one mask over their common bounding box, so that a picture with many
+    links costs a few blends, not one per link (links of one level do not darken each other).
+    """
+    if not curves:
+        return
+    points = np.concatenate(curves)
     pad = line_width + 2
     x0 = max(int(np.floor(points[:, 0].min())) - pad, 0)
     y0 = max(int(np.floor(points[:, 1].min())) - pad, 0)
@@ -182,8 +196,8 @@ def _blend_curve(canvas, points, colour, opacity, line_width):
     if x1 <= x0 or y1 <= y0:
         return
     mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
-    shifted = np.round((points - [x0, y0]) * 16).astype(np.int32)
-    cv2.polylines(mask, [shifted], False, 255, line_width, cv2.LINE_AA, shift=4)
-    alpha = (mask.astype(float) / 255 * opacity)[..., None]
+    shifted = [np.round((curve - [x0, y0]) * 16).astype(np.int32) for curve in curves]
+    cv2.polylines(mask, shifted, False, 255, line_width, cv2.LINE_AA, shift=4)
+    alpha = (mask.astype(np.float32) / 255 * opacity)[..., None]
     region = canvas[y0:y1, x0:x1]
     region[:] = region * (1 - alpha) + colour * alpha

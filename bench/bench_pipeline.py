@@ -1,0 +1,65 @@
+"""End-to-end throughput of `tables similarity` on ~1200 px pages, and where the time goes.
+
+Generates a synthetic corpus whose pages are about 1200 px on their longest side, then
+1. times detection and bigram features + explanation factors per page (split),
+2. runs the whole corpus pipeline without and with explanations (top-5 matches) and prints
+   pages/s and the share the explanations add.
+Usage: python bench/bench_pipeline.py [PAGES]
+"""
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from corpus_tools.synth import generate_corpus
+from digit_detector.inference import detect
+from digit_detector.page import load_page
+from digit_detector.weights import load_detector
+from sphaera_tables.page_analysis import FeatureConfig, analyse_page
+from sphaera_tables.similarity import SimilarityOptions, run_similarity
+
+DPI_FOR_1200_PX = 112  # synthetic pages are about 10.7 inches tall
+
+
+def split_per_page(paths, detector) -> tuple[float, float]:
+    """Mean seconds per page for detection alone and for the whole page analysis."""
+    config = FeatureConfig()
+    detection = analysis = 0.0
+    for path in paths:
+        grey = load_page(path)
+        start = time.perf_counter()
+        detect(grey, detector)
+        detection += time.perf_counter() - start
+        start = time.perf_counter()
+        analyse_page(grey, detector, config)
+        analysis += time.perf_counter() - start
+    return detection / len(paths), analysis / len(paths)
+
+
+def main(pages: int = 40) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus"
+        generate_corpus(corpus, pages=pages, seed=3, dpi_range=(DPI_FOR_1200_PX, DPI_FOR_1200_PX))
+        paths = sorted(corpus.glob("*.jpg"))
+        sizes = [load_page(p).shape for p in paths[:5]]
+        print(f"{len(paths)} pages, e.g. {sizes[0][1]} x {sizes[0][0]} px")
+        detector = load_detector()
+        detection, analysis = split_per_page(paths[:8], detector)
+        print(f"per page: detection {detection:.2f} s, bigram features + explanation factors "
+              f"{analysis - detection:.2f} s")
+        runs = {}
+        for name, explain in (("without explanations", False), ("with explanations", True)):
+            options = SimilarityOptions(explain=explain, networks=False, report=False)
+            start = time.perf_counter()
+            summary = run_similarity(corpus, Path(tmp) / name.replace(" ", "_"), options)
+            runs[name] = time.perf_counter() - start
+            steps = ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items())
+            print(f"{name}: {runs[name]:.1f} s = {len(paths) / runs[name]:.2f} pages/s "
+                  f"({summary.matches} matches; {steps})")
+        extra = runs["with explanations"] / runs["without explanations"] - 1
+        print(f"explanations for all top-5 matches add {100 * extra:.0f} % to the run")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 40)

@@ -1,0 +1,184 @@
+"""The corpus run end to end: results-folder contract, conservation, resume, CLI."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from corpus_tools.ingest import safe_name
+from corpus_tools.synth import generate_corpus
+from digit_detector.page import load_page
+from digit_detector.weights import load_detector
+from sphaera_tables.cli import main
+from sphaera_tables.features import feature_scales
+from sphaera_tables.match_explanation import explain_match
+from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
+from sphaera_tables.page_task import cached_analysis_loader
+from sphaera_tables.similarity import SimilarityOptions, run_similarity
+
+FAST = SimilarityOptions(min_score=0.0, top_k=2, networks=False, report=False)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    generate_corpus(folder, pages=6, seed=11, dpi_range=(150, 150))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def results(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    summary = run_similarity(corpus, out, FAST)
+    return out, summary
+
+
+def test_results_folder_follows_the_contract(corpus, results):
+    out, summary = results
+    pages = pd.read_csv(out / "pages.csv", keep_default_na=False)
+    assert len(pages) == 6 and set(pages.status) == {"ok"}
+    assert {"page_id", "status", "width", "height", "scale", "book_id", "printer", "place",
+            "year"} <= set(pages.columns)
+    features = np.load(out / "features.npy", allow_pickle=False)
+    assert features.shape == (6, 100) and features.dtype == np.float32
+    norms = np.linalg.norm(features, axis=1)
+    assert (norms < 1).all()
+    matches = pd.read_csv(out / "matches.csv")
+    assert list(matches.columns) == ["page_a", "page_b", "score", "rank"]
+    assert (matches.page_a != matches.page_b).all()
+    for page_a, group in matches.groupby("page_a"):
+        assert group["rank"].tolist() == list(range(1, len(group) + 1))
+        assert group.score.is_monotonic_decreasing
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["inputs"]) == set(pages.page_id)
+    assert summary.matches == len(matches) and summary.pages_ok == 6
+
+
+def test_scores_are_dot_products_of_features(results):
+    out, _ = results
+    pages = pd.read_csv(out / "pages.csv")
+    features = np.load(out / "features.npy")
+    row = {p: i for i, p in enumerate(pages.page_id)}
+    for match in pd.read_csv(out / "matches.csv").itertuples():
+        expected = features[row[match.page_a]] @ features[row[match.page_b]]
+        assert match.score == pytest.approx(expected, abs=1e-5)
+
+
+def test_every_match_has_a_conservative_explanation(results):
+    out, summary = results
+    matches = pd.read_csv(out / "matches.csv")
+    assert summary.explanations_written == len(matches) > 0
+    for match in matches.itertuples():
+        key = f"{safe_name(match.page_a)}__{safe_name(match.page_b)}"
+        record = json.loads((out / "explanations" / f"{key}.json").read_text())
+        assert (out / "explanations" / f"{key}.png").stat().st_size > 1000
+        assert record["page_a"] == match.page_a and record["page_b"] == match.page_b
+        assert record["explained"] == pytest.approx(match.score, abs=1e-5)
+        assert record["residual"] < 1e-6
+        relevances = [link["relevance"] for link in record["links"]]
+        assert relevances == sorted(relevances, reverse=True)
+
+
+@pytest.mark.slow
+def test_rerun_reuses_every_page_and_gives_identical_outputs(corpus, results, tmp_path):
+    out, _ = results
+    again = run_similarity(corpus, out, FAST)
+    assert again.pages_reused == 6 and again.explanations_written == 0
+    fresh = tmp_path / "fresh"
+    run_similarity(corpus, fresh, SimilarityOptions(min_score=0.0, top_k=2, explain=False,
+                                                    networks=False, report=False))
+    np.testing.assert_array_equal(np.load(out / "features.npy"), np.load(fresh / "features.npy"))
+    assert (out / "matches.csv").read_text() == (fresh / "matches.csv").read_text()
+
+
+def test_page_analysis_conserves_and_round_trips(corpus, results):
+    out, _ = results
+    load = cached_analysis_loader(out)
+    page_id = pd.read_csv(out / "pages.csv").page_id[1]
+    cached = load(page_id)
+    np.testing.assert_allclose(cached.factors.sum(axis=1), cached.phi, rtol=1e-9, atol=1e-12)
+    fresh = analyse_page(load_page(corpus / page_id), load_detector(), FeatureConfig())
+    np.testing.assert_allclose(fresh.phi, cached.phi)
+    again = PageAnalysis.from_arrays(fresh.to_arrays())
+    pd.testing.assert_frame_equal(again.digits, fresh.digits)
+    assert again.page_shape == fresh.page_shape and again.rotation == fresh.rotation
+
+
+def test_explanation_is_symmetric_and_sums_to_the_score(results):
+    out, _ = results
+    load = cached_analysis_loader(out)
+    ids = pd.read_csv(out / "pages.csv").page_id
+    a, b = load(ids[0]), load(ids[1])
+    sa, sb = feature_scales(a.phi), feature_scales(b.phi)
+    ab = explain_match(a, sa, b, sb)
+    ba = explain_match(b, sb, a, sa)
+    np.testing.assert_allclose(ab.relevance, ba.relevance.T)
+    assert ab.relevance.sum() == pytest.approx((a.phi * sa) @ (b.phi * sb), abs=1e-12)
+
+
+def test_threshold_below_blob_self_overlap_is_refused():
+    config = FeatureConfig(threshold=0.05)
+    with pytest.raises(ValueError, match="overlap"):
+        config.head(load_detector().config)
+
+
+def test_cli_reports_skipped_pages_with_exit_code_3(corpus, tmp_path):
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    first = sorted(corpus.glob("*.jpg"))[0]
+    (mixed / first.name).write_bytes(first.read_bytes())
+    (mixed / "broken.jpg").write_bytes(b"not an image at all")
+    (mixed / "empty.png").write_bytes(b"")
+    result = CliRunner().invoke(main, ["similarity", str(mixed), "-o", str(tmp_path / "out"),
+                                       "--quiet", "--no-report"])
+    assert result.exit_code == 3, result.output
+    pages = pd.read_csv(tmp_path / "out" / "pages.csv").set_index("page_id")
+    assert pages.loc[first.name, "status"] == "ok"
+    assert pages.loc["broken.jpg", "status"].startswith("skipped: not a readable image")
+    assert pages.loc["empty.png", "status"] == "skipped: empty file (0 bytes)"
+    assert "skipped: 2" in result.output
+
+
+def test_cli_refuses_a_locked_results_folder(corpus, tmp_path):
+    from corpus_tools.storage import folder_lock
+
+    with folder_lock(tmp_path / "out"):
+        result = CliRunner().invoke(main, ["similarity", str(corpus), "-o",
+                                           str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 1
+    assert "is in use by process" in result.output
+
+
+def test_explain_command_writes_pictures_and_json(corpus, tmp_path):
+    pages = sorted(corpus.glob("*.jpg"))[:2]
+    target = tmp_path / "pair.png"
+    result = CliRunner().invoke(main, ["explain", str(pages[0]), str(pages[1]), "-o",
+                                       str(target), "--no-pixels"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(target.with_suffix(".json").read_text())
+    assert record["residual"] < 1e-6
+    assert target.stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_pixel_level_explanation_conserves(corpus, tmp_path):
+    from PIL import Image
+
+    crops = []
+    for n, page in enumerate(sorted(corpus.glob("*.jpg"))[1:3]):
+        grey = load_page(page)
+        rows, cols = np.nonzero(grey < 128)
+        top, left = int(np.median(rows)) - 90, int(np.median(cols)) - 120
+        crop = grey[max(top, 0):max(top, 0) + 180, max(left, 0):max(left, 0) + 240]
+        crops.append(tmp_path / f"crop{n}.png")
+        Image.fromarray(crop).save(crops[-1])
+    target = tmp_path / "pair.png"
+    result = CliRunner().invoke(main, ["explain", str(crops[0]), str(crops[1]), "-o",
+                                       str(target), "--cell", "6"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(target.with_suffix(".json").read_text())
+    assert record["score"] > 0
+    assert record["pixel_residual"] < 1e-3
+    assert (tmp_path / "pair_pixels.png").stat().st_size > 1000

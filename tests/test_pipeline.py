@@ -48,7 +48,7 @@ def test_results_folder_follows_the_contract(corpus, results):
     matches = pd.read_csv(out / "matches.csv")
     assert list(matches.columns) == ["page_a", "page_b", "score", "rank"]
     assert (matches.page_a != matches.page_b).all()
-    for page_a, group in matches.groupby("page_a"):
+    for _page_a, group in matches.groupby("page_a"):
         assert group["rank"].tolist() == list(range(1, len(group) + 1))
         assert group.score.is_monotonic_decreasing
     manifest = json.loads((out / "manifest.json").read_text())

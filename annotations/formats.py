@@ -152,6 +152,9 @@ def read_box_csv(csv_path, images_dir=None) -> tuple[pd.DataFrame, list[str],
         if image is None:
             problems.append(AnnotationProblem(str(csv_path), line, "no image name"))
             continue
+        if "\x00" in image:
+            problems.append(AnnotationProblem(str(csv_path), line, "image name holds a NUL byte"))
+            continue
         image = str((base / image).resolve())
         label = next((_label(row[name]) for name in LABEL_COLUMNS if row.get(name, "").strip()),
                      "")

@@ -49,12 +49,24 @@ def list_pages(corpus: Path | str) -> tuple[list[CorpusPage], list[RejectedFile]
             page_id = path.relative_to(root).as_posix()
             if name.startswith(".") or path.suffix.lower() not in PAGE_SUFFIXES:
                 continue
+            if not _utf8(page_id):
+                shown = os.fsencode(page_id).decode("utf-8", "backslashreplace")
+                rejected.append(RejectedFile(shown, "file name is not valid UTF-8; rename it"))
+                continue
             if path.is_symlink() and not path.resolve().is_relative_to(real_root):
                 rejected.append(RejectedFile(page_id, "symbolic link out of the corpus folder"))
                 continue
             pages.append(CorpusPage(page_id, path))
     pages.sort(key=lambda p: p.page_id)
     return pages, rejected
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def file_sha256(path: Path | str, chunk_bytes: int = 1 << 20) -> str:

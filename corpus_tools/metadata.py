@@ -105,7 +105,8 @@ def read_metadata(path) -> tuple[pd.DataFrame, list[FileProblem]]:
     header, rows = read_csv_rows(path)
     columns = {name: SPHAERA_COLUMNS.get(name, name) for name in header}
     if "page_id" not in columns.values() and "book_id" not in columns.values():
-        raise ValueError(f"{path}: no page_id or book_id column (found: {', '.join(header)})")
+        found = ", ".join(repr(name) if not name.isprintable() else name for name in header)
+        raise ValueError(f"{path}: no page_id or book_id column (found: {found})")
     records, problems, seen = [], [], set()
     for line, raw in rows:
         values = {columns[name]: value for name, value in raw.items()}

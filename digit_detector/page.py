@@ -47,7 +47,9 @@ def load_page(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                 return _to_grey(image)
     except PageReadError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        raise PageReadError(f"{path}: image too large to decode safely ({error})") from None
+    except UnidentifiedImageError as error:
         raise PageReadError(f"{path}: not a readable image ({error.__class__.__name__})") from None
     except (OSError, ValueError, SyntaxError) as error:
         raise PageReadError(f"{path}: corrupt or truncated image ({error})") from None

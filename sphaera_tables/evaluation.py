@@ -123,8 +123,10 @@ def number_cells(analysis: PageAnalysis, truth_digits: pd.DataFrame) -> np.ndarr
                                                distance_upper_bound=half_height)
     found = np.isfinite(distance)
     votes = pd.DataFrame({"number": digits["number"].to_numpy()[found],
-                          "cell": truth_digits.cell_key.to_numpy()[nearest[found]]})
-    for number, cell in votes.groupby("number")["cell"].agg(lambda c: c.mode().iloc[0]).items():
+                          "cell": truth_digits.cell_key.fillna("").to_numpy()[nearest[found]]})
+    votes = votes[votes.cell != ""]
+    for number, cell in votes.groupby("number")["cell"].agg(lambda c: c.value_counts().idxmax()
+                                                           ).items():
         cells[number] = cell
     return cells
 

@@ -1,9 +1,5 @@
 """The ``tables network`` command: rebuild networks (and optionally the report) of a results
-folder.
-
-The lead registers `network_command` in the CLI; `build_report` is re-exported for the
-similarity pipeline, which also calls `corpus_tools.networks.write_networks`.
-"""
+folder with other filters than the corpus run used."""
 
 import sys
 
@@ -13,8 +9,6 @@ from rich.progress import Progress
 
 from corpus_tools.networks import LEVELS, ResultsError, load_results, write_networks
 from sphaera_tables.report import build_report, version_warnings
-
-__all__ = ["build_report", "network_command"]
 
 SHOWN_WARNINGS = 10
 """Warnings printed in full; the rest are counted (all are listed in the report)."""

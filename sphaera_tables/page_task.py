@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def _detector(path: str | None):
 def run_page_task(task: PageTask) -> PageOutcome:
     """Analyse one page unless its cache file exists; never raises for a bad page."""
     start = time.perf_counter()
-    if Path(task.cache_file).exists() and Path(task.thumbnail_file).exists():
+    if _readable(task.cache_file) and Path(task.thumbnail_file).exists():
         return PageOutcome(task.page_id, "ok", True, 0.0)
     try:
         grey = load_page(task.path)
@@ -107,6 +108,17 @@ def run_page_task(task: PageTask) -> PageOutcome:
     analysis = analyse_page(grey, _detector(task.detector_file), task.features)
     save_npz_atomic(task.cache_file, **analysis.to_arrays())
     return PageOutcome(task.page_id, "ok", False, time.perf_counter() - start)
+
+
+def _readable(cache_file: str) -> bool:
+    """Whether a cached analysis exists and loads (a damaged file is redone, not trusted)."""
+    if not Path(cache_file).exists():
+        return False
+    try:
+        load_analysis(cache_file)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return False
+    return True
 
 
 def write_thumbnail(grey: np.ndarray, target: str | Path, side: int = THUMBNAIL_SIDE) -> None:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from corpus_tools.execution import make_executor
 from corpus_tools.ingest import file_sha256, list_pages, safe_name
-from corpus_tools.metadata import read_metadata
+from corpus_tools.metadata import metadata_for_pages, read_metadata
 from corpus_tools.networks import pair_key, write_networks
 from corpus_tools.storage import (
     atomic_path,
@@ -30,7 +30,7 @@ from corpus_tools.storage import (
     write_json_atomic,
     write_text_atomic,
 )
-from digit_detector.weights import DEFAULT_WEIGHTS
+from digit_detector.weights import DEFAULT_WEIGHTS, load_detector
 from sphaera_tables import __version__
 from sphaera_tables.explain import save_png
 from sphaera_tables.features import DEFAULT_MASS_FLOOR, feature_scales
@@ -127,8 +127,8 @@ def run_similarity(corpus: Path | str, out: Path | str,
         with steps.timed("list"):
             pages, rejected = list_pages(corpus)
             metadata = _corpus_metadata(corpus, messages)
-            detector_file = options.detector_file
-            model_sha = file_sha256(detector_file or DEFAULT_WEIGHTS)
+            load_detector(options.detector_file)  # a bad weight file stops the run here
+            model_sha = file_sha256(options.detector_file or DEFAULT_WEIGHTS)
             tasks, statuses, hashes = _page_tasks(pages, out, model_sha, options)
             for item in rejected:
                 statuses[item.page_id] = f"skipped: {item.reason}"
@@ -227,7 +227,8 @@ def _write_pages_csv(out, pages, rejected, statuses, metadata, cache_of):
     frame = pd.DataFrame(rows, columns=["page_id", "status", "width", "height", "scale",
                                         "rotation", "digits", "bigrams"])
     if metadata is not None:
-        frame = frame.merge(metadata[["page_id", *METADATA_COLUMNS]], on="page_id", how="left")
+        per_page = metadata_for_pages(metadata, frame["page_id"])
+        frame = frame.merge(per_page[["page_id", *METADATA_COLUMNS]], on="page_id", how="left")
     _write_csv(out / "pages.csv", frame)
 
 

@@ -1,0 +1,175 @@
+"""Metadata and annotation CSV readers never crash on random or malformed input, and every
+rejected row is reported with its physical line number (the header is line 1)."""
+
+import csv
+import io
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from annotations import load_annotations, validate
+from corpus_tools.metadata import read_metadata
+
+FUZZ = settings(max_examples=60, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+_counter = itertools.count()
+
+#: Characters that stress a CSV reader: separators, quotes, line breaks, NUL, non-ASCII.
+CSV_CHARS = st.sampled_from(list('ab1, ;"\n\r\t\x00é€\ufeff') + ["\u2028"])
+CELL_CHARS = st.sampled_from(list('ab1 ,;"\né'))
+METADATA_HEADERS = ["page_id,book_id,title,year\n",
+                    "page_id,credited_authors,short_title,year_of_publication\n",
+                    "book_id,printer,place,year\n", ""]
+ANNOTATION_HEADERS = ["page_id,xywh,number\n", "file,x0,y0,x1,y1,digit\n",
+                      "page_id,xywh,element_label\n", ""]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """A folder for the generated files, with one 100 x 60 px page image ``p.png``."""
+    path = tmp_path_factory.mktemp("csv_fuzz")
+    Image.fromarray(np.full((60, 100), 255, np.uint8)).save(path / "p.png")
+    return path
+
+
+def _new_file(folder: Path, data: bytes) -> Path:
+    path = folder / f"input{next(_counter)}.csv"
+    path.write_bytes(data)
+    return path
+
+
+def _csv_text(rows: list[list[str]]) -> tuple[str, list[int]]:
+    """CSV text of ``rows`` (the first is the header) and the line on which each row starts."""
+    text, starts, line = "", [], 1
+    for row in rows:
+        rendered = io.StringIO()
+        csv.writer(rendered, lineterminator="\n").writerow(row)
+        starts.append(line)
+        text += rendered.getvalue()
+        line += rendered.getvalue().count("\n")
+    return text, starts
+
+
+def _random_csv(header_choices):
+    return st.builds(
+        lambda header, body: header.encode() + body,
+        st.sampled_from(header_choices),
+        st.one_of(st.binary(max_size=400),
+                  st.text(CSV_CHARS, max_size=200).map(lambda t: t.encode("utf-8"))),
+    )
+
+
+def _assert_problem_names_file_and_line(problem, path: Path, last_line: int) -> None:
+    assert problem.file == str(path)
+    assert problem.line is None or 2 <= problem.line <= last_line, problem
+    where = str(path) if problem.line is None else f"{path}:{problem.line}"
+    assert str(problem).startswith(f"{where}: ") and len(problem.reason) > 0
+    assert "\n" not in problem.reason
+
+
+@FUZZ
+@given(data=_random_csv(METADATA_HEADERS))
+def test_metadata_reader_never_crashes(folder, data):
+    path = _new_file(folder, data)
+    try:
+        frame, problems = read_metadata(path)
+    except ValueError as error:  # the whole file is unusable: one line naming it
+        assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
+        return
+    last_line = max(1, data.count(b"\n") + data.count(b"\r") + 1)
+    for problem in problems:
+        _assert_problem_names_file_and_line(problem, path, last_line)
+    assert len(frame) + len(problems) <= last_line
+
+
+@FUZZ
+@given(data=_random_csv(ANNOTATION_HEADERS))
+def test_annotation_readers_never_crash(folder, data):
+    path = _new_file(folder, data)
+    last_line = max(1, data.count(b"\n") + data.count(b"\r") + 1)
+    problems = validate(path)
+    for problem in problems:
+        _assert_problem_names_file_and_line(problem, path, last_line)
+    try:
+        loaded = load_annotations(path)
+    except ValueError as error:
+        assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
+        assert len(problems) == 1 and problems[0].line is None
+        return
+    assert [str(p) for p in loaded.problems] == [str(p) for p in problems]
+    assert set(loaded.boxes["digit"]) <= set(range(10))
+
+
+METADATA_ROW_KINDS = ["good", "good", "bad_year", "no_id", "duplicate"]
+
+
+@FUZZ
+@given(kinds=st.lists(st.sampled_from(METADATA_ROW_KINDS), max_size=12),
+       titles=st.lists(st.text(CELL_CHARS, max_size=12), min_size=12, max_size=12),
+       years=st.lists(st.sampled_from(["1550", "", "1604.0", "1482-01-01"]), min_size=12,
+                      max_size=12))
+def test_metadata_rejections_name_their_line(folder, kinds, titles, years):
+    rows, bad_rows, good = [["page_id", "book_id", "title", "year"]], [], {}
+    for k, kind in enumerate(kinds):
+        page_id = f"b{k}_p{k}.jpg"
+        if kind == "duplicate" and good:
+            page_id = next(iter(good))
+        elif kind == "duplicate":
+            kind = "good"
+        rows.append(["" if kind == "no_id" else page_id, "", titles[k],
+                     "MDL" if kind == "bad_year" else years[k]])
+        if kind == "good":
+            good[page_id] = titles[k].strip()
+        else:
+            bad_rows.append(k + 1)
+    text, starts = _csv_text(rows)
+    path = _new_file(folder, text.encode("utf-8"))
+    frame, problems = read_metadata(path)
+    assert [p.line for p in problems] == [starts[i] for i in bad_rows]
+    assert frame["page_id"].tolist() == list(good)
+    assert frame["title"].tolist() == list(good.values())
+
+
+ANNOTATION_ROWS = {
+    # kind: (page_id, xywh, number, boxes it yields)
+    "good": ("p.png", "10,5,30,20", "123", 3),
+    "good_one": ("p.png", "0,0,10,60", "7", 1),
+    "negative": ("p.png", "", "", 0),
+    "letters": ("p.png", "10,5,30,20", "1a", None),
+    "roman": ("p.png", "10,5,30,20", "XII", None),
+    "three_numbers": ("p.png", "10,5,30", "12", None),
+    "negative_start": ("p.png", "-1,5,30,20", "12", None),
+    "too_small": ("p.png", "10,5,2,20", "123", None),
+    "not_a_number": ("p.png", "10,5,3.5,20", "1", None),
+    "beyond": ("p.png", "90,50,20,20", "12", None),
+    "no_label": ("p.png", "10,5,30,20", "", None),
+    "missing_image": ("missing{k}.png", "10,5,30,20", "12", None),
+    "no_image": ("", "10,5,30,20", "12", None),
+}
+
+
+@FUZZ
+@given(kinds=st.lists(st.sampled_from(sorted(ANNOTATION_ROWS)), max_size=14),
+       padding=st.lists(st.sampled_from(["", " ", "\n"]), min_size=14, max_size=14))
+def test_annotation_rejections_name_their_line(folder, kinds, padding):
+    rows, expected_bad, expected_boxes = [["page_id", "xywh", "number"]], [], 0
+    for k, kind in enumerate(kinds):
+        page_id, xywh, number, boxes = ANNOTATION_ROWS[kind]
+        rows.append([page_id.format(k=k), xywh, number and padding[k] + number + padding[k]])
+        if boxes is None:
+            expected_bad.append(k + 1)
+        else:
+            expected_boxes += boxes
+    text, starts = _csv_text(rows)
+    path = _new_file(folder, text.encode("utf-8"))
+    problems = validate(path)
+    assert sorted({p.line for p in problems}) == [starts[i] for i in expected_bad]
+    loaded = load_annotations(path)
+    assert len(loaded.boxes) == expected_boxes
+    assert all(0 <= x0 < x1 <= 100 and 0 <= y0 < y1 <= 60 for x0, y0, x1, y1 in
+               loaded.boxes[["x0", "y0", "x1", "y1"]].itertuples(index=False))

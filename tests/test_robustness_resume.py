@@ -1,0 +1,158 @@
+"""A corpus run survives crashes: kill -9 and rerun, crashed writes, damaged cache, held lock.
+
+An interrupted run must never leave a half-written file that a later run takes as done, and the
+rerun must reuse finished pages and end with exactly the outputs of an uninterrupted run.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from corpus_tools.storage import FolderLocked, folder_lock
+from sphaera_tables.cli import main
+from sphaera_tables.page_task import load_analysis
+from sphaera_tables.similarity import SimilarityOptions, run_similarity
+
+SHARED = Path(__file__).parents[2] / "shared"
+REAL_PAGE = SHARED / "data" / "real" / "tables" / "1921_pifferi_sfera_1604_p368.jpg"
+FAST = SimilarityOptions(min_score=0.0, explain=False, report=False, networks=False)
+OUTPUTS = ("features.npy", "matches.csv", "pages.csv")
+
+
+def _small_corpus(folder: Path) -> Path:
+    """Three crops of the real 1604 table page (different numbers on each)."""
+    folder.mkdir(parents=True)
+    grey = np.asarray(Image.open(REAL_PAGE).convert("L"))
+    for k, top in enumerate((300, 560, 820)):
+        Image.fromarray(grey[top: top + 240, 200:520]).save(folder / f"crop{k}.png")
+    return folder
+
+
+def _assert_same_outputs(out: Path, reference: Path) -> None:
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def _cache_files(out: Path) -> list[Path]:
+    return sorted((out / "cache").glob("*/*.npz"))
+
+
+def test_second_run_into_a_held_folder_is_refused(tmp_path):
+    corpus = _small_corpus(tmp_path / "corpus")
+    out = tmp_path / "out"
+    with folder_lock(out):
+        with pytest.raises(FolderLocked, match=f"in use by process {os.getpid()}"):
+            run_similarity(corpus, out, FAST)
+        result = CliRunner().invoke(main, ["similarity", str(corpus), "-o", str(out), "--quiet"])
+    assert result.exit_code == 1
+    assert f"in use by process {os.getpid()}" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (out / "pages.csv").exists() and not (out / "cache").exists()
+
+
+def test_a_crash_while_writing_a_page_leaves_nothing_taken_as_done(tmp_path, monkeypatch):
+    corpus = _small_corpus(tmp_path / "corpus")
+    reference = tmp_path / "reference"
+    run_similarity(corpus, reference, FAST)
+    out = tmp_path / "out"
+    real_savez = np.savez
+    calls = []
+
+    def savez_then_crash(handle, **arrays):
+        calls.append(1)
+        if len(calls) == 2:  # the second page: half its bytes reach the disk, then the crash
+            real_savez(handle, **arrays)
+            handle.truncate(handle.tell() // 2)
+            raise KeyboardInterrupt
+        real_savez(handle, **arrays)
+
+    monkeypatch.setattr(np, "savez", savez_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_similarity(corpus, out, FAST)
+    monkeypatch.setattr(np, "savez", real_savez)
+    assert len(_cache_files(out)) == 1
+    assert not list((out / "cache").rglob("*.part")), "temporary file left behind"
+    assert not (out / ".tables.lock").exists()
+    summary = run_similarity(corpus, out, FAST)
+    assert (summary.pages_ok, summary.pages_reused) == (3, 1)
+    _assert_same_outputs(out, reference)
+
+
+def test_a_damaged_cache_file_is_redone_not_trusted(tmp_path):
+    corpus = _small_corpus(tmp_path / "corpus")
+    out = tmp_path / "out"
+    run_similarity(corpus, out, FAST)
+    reference = tmp_path / "reference"
+    for name in OUTPUTS:
+        (reference / name).parent.mkdir(exist_ok=True)
+        (reference / name).write_bytes((out / name).read_bytes())
+    damaged = _cache_files(out)[0]
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    summary = run_similarity(corpus, out, FAST)
+    assert summary.pages_ok == 3 and summary.pages_reused == 2
+    load_analysis(damaged)
+    _assert_same_outputs(out, reference)
+
+
+def _similarity_command(corpus: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "sphaera_tables", "similarity", str(corpus), "-o", str(out),
+            "--no-explanations", "--no-report", "--quiet"]
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_rerun_resumes_and_equals_an_uninterrupted_run(tmp_path):
+    from corpus_tools.synth import generate_corpus
+
+    pages = 8
+    corpus = generate_corpus(tmp_path / "corpus", pages=pages, seed=11, dpi_range=(150, 200))
+    out = tmp_path / "out"
+    run = subprocess.Popen(_similarity_command(corpus, out), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while len(_cache_files(out)) < 2 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    assert run.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    cached = _cache_files(out)
+    assert 2 <= len(cached) < pages
+    for path in cached:  # whatever is there under a final name is complete
+        load_analysis(path)
+    assert not (out / "pages.csv").exists()
+    assert (out / ".tables.lock").exists()  # left by the dead run; the rerun takes it over
+
+    rerun = subprocess.run(_similarity_command(corpus, out), capture_output=True, text=True,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    reused = int(re.search(r"\((\d+) reused", rerun.stdout).group(1))
+    assert len(cached) <= reused < pages
+    assert f"Pages analysed: {pages} " in rerun.stdout
+
+    reference = tmp_path / "reference"
+    clean = subprocess.run(_similarity_command(corpus, reference), capture_output=True,
+                           text=True, timeout=600)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "(0 reused" in clean.stdout
+    _assert_same_outputs(out, reference)
+    assert np.load(out / "features.npy").shape == (pages, 100)
+
+
+def test_page_task_never_reads_a_leftover_temporary_file(tmp_path):
+    corpus = _small_corpus(tmp_path / "corpus")
+    out = tmp_path / "out"
+    run_similarity(corpus, out, FAST)
+    first = _cache_files(out)[0]
+    leftover = first.with_name(f".{first.name}.abc123.part")  # as a kill mid-write leaves it
+    leftover.write_bytes(b"half")
+    first.unlink()
+    summary = run_similarity(corpus, out, FAST)
+    assert summary.pages_reused == 2
+    load_analysis(first)

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from sphaera_tables.features import similarity_features
+from sphaera_tables.features import bigram_profiles
 from sphaera_tables.search import top_k_matches
 
 
@@ -20,8 +20,7 @@ def peak_rss_mb() -> float:
 
 def main(n: int = 100_000, k: int = 10) -> None:
     rng = np.random.default_rng(0)
-    features = similarity_features(rng.poisson(1.0, (n, 100)).astype(np.float64)).astype(
-        np.float32)
+    features = bigram_profiles(rng.poisson(1.0, (n, 100)).astype(np.float64)).astype(np.float32)
     before = peak_rss_mb()
     start = time.perf_counter()
     matches = top_k_matches(features, k=k, min_score=0.0)

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
 
 from corpus_tools.storage import FolderLocked, atomic_path, write_json_atomic
-from sphaera_tables.features import DEFAULT_MASS_FLOOR
 from sphaera_tables.progress import progress_tracker
 from sphaera_tables.similarity import (
+    COMMON_PROFILE_FILE,
     DEFAULT_MIN_SCORE,
     DEFAULT_TOP_K,
     SimilarityOptions,
@@ -127,13 +128,17 @@ def _print_summary(summary, as_json: bool) -> None:
 @click.option("--cell", default=8, show_default=True, type=click.IntRange(2),
               help="Super-pixel size (working-scale px) of the pixel-level rendering.")
 @click.option("--links", default=30, show_default=True, type=click.IntRange(1),
-              help="Strongest digit-to-digit links listed in the JSON.")
-def explain(page_a, page_b, out, detector_file, pixels, cell, links):
+              help="Strongest number-to-number links listed in the JSON.")
+@click.option("--results", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="A results folder of `tables similarity`: score the pair as that corpus run "
+                   "does (it removes the bigram profile common to the corpus's tables).")
+def explain(page_a, page_b, out, detector_file, pixels, cell, links, results):
     """Explain the similarity of two page images PAGE_A and PAGE_B.
 
-    Draws red curves between the digits of PAGE_A and PAGE_B that support the score (the
-    stronger, the more opaque), lists the strongest digit-to-digit links in a JSON file, and
-    reports the conservation residual (how exactly the explanation adds up to the score).
+    Draws red curves between the printed numbers of PAGE_A and PAGE_B that support the score
+    (blue: contradict it; the stronger, the more opaque), lists the strongest number-to-number
+    links in a JSON file, and reports the conservation residual (how exactly the explanation
+    adds up to the score).
     """
     from digit_detector.page import PageReadError
     from digit_detector.weights import WeightFileError, load_detector
@@ -142,9 +147,12 @@ def explain(page_a, page_b, out, detector_file, pixels, cell, links):
 
     try:
         detector = load_detector(detector_file)
-        result = explain_pages(page_a, page_b, detector, mass_floor=DEFAULT_MASS_FLOOR,
-                               links=links, pixels=pixels, cell=cell)
-    except (PageReadError, WeightFileError) as error:
+        common = None
+        if results is not None:
+            common = np.load(results / COMMON_PROFILE_FILE, allow_pickle=False)
+        result = explain_pages(page_a, page_b, detector, common=common, links=links,
+                               pixels=pixels, cell=cell)
+    except (PageReadError, WeightFileError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     try:
         with atomic_path(out) as tmp:

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from digit_detector.page import PageReadError, load_page
-from sphaera_tables.features import feature_scales
+from sphaera_tables.features import feature_map
 from sphaera_tables.match_explanation import explain_match
 from sphaera_tables.page_analysis import PageAnalysis, n_numbers
 
@@ -131,9 +131,9 @@ def number_cells(analysis: PageAnalysis, truth_digits: pd.DataFrame) -> np.ndarr
     return cells
 
 
-def explanation_faithfulness(analysis_a, scales_a, cells_a, analysis_b, scales_b, cells_b) -> float:
+def explanation_faithfulness(analysis_a, map_a, cells_a, analysis_b, map_b, cells_b) -> float:
     """Share of the positive relevance of a pair that links the same printed number."""
-    relevance = explain_match(analysis_a, scales_a, analysis_b, scales_b).relevance
+    relevance = explain_match(analysis_a, map_a, analysis_b, map_b).relevance
     positive = np.clip(relevance, 0, None)
     total = positive.sum()
     if total <= 0:
@@ -182,13 +182,18 @@ def evaluate_matches(out: Path | str, truth: Path | str, *, baseline: bool = Tru
         generic = retrieval_scores(base @ base.T, page_ids, contents, types)
     faithfulness, explained = None, 0
     if load_analysis is not None:
-        mass_floor = manifest["config"]["mass_floor"]
-        faithfulness, explained = _faithfulness(out, truth, contents, load_analysis, mass_floor,
+        common = np.load(out / "common_profile.npy", allow_pickle=False)
+        config = manifest["config"]
+
+        def page_map(phi):
+            return feature_map(phi, common, config["mass_floor"], config["norm_floor"])
+
+        faithfulness, explained = _faithfulness(out, truth, contents, load_analysis, page_map,
                                                 track)
     return MatchEvaluation(len(page_ids), bigram, generic, faithfulness, explained)
 
 
-def _faithfulness(out, truth, contents, load_analysis, mass_floor, track):
+def _faithfulness(out, truth, contents, load_analysis, page_map, track):
     matches = pd.read_csv(out / "matches.csv", dtype={"page_a": str, "page_b": str})
     true = [m for m in matches.itertuples(index=False)
             if contents.get(m.page_a, set()) & contents.get(m.page_b, set())]
@@ -200,7 +205,7 @@ def _faithfulness(out, truth, contents, load_analysis, mass_floor, track):
         if page_id not in cache:
             analysis = load_analysis(page_id)
             cells = number_cells(analysis, by_page.get(page_id, digits.iloc[:0]))
-            cache[page_id] = (analysis, feature_scales(analysis.phi, mass_floor), cells)
+            cache[page_id] = (analysis, page_map(analysis.phi), cells)
         return cache[page_id]
 
     shares = []

@@ -1,8 +1,8 @@
 """BiLRP explanation of one candidate match, on printed numbers, from cached page analyses.
 
-The score of pages a and b is ``<f_a, f_b>`` with ``f = s * phi`` (see
+The score of pages a and b is ``<h_a, h_b>`` with ``h = M phi`` (see
 :mod:`sphaera_tables.features`). Each page's cached factors (relevance of ``phi_m`` on each
-printed number) are rescaled by ``s`` and multiplied: ``R = F_a^T F_b`` is the (G_a + 1) x
+printed number) are mapped by its ``M`` and multiplied: ``R = (M_a F_a)^T (M_b F_b)`` is the (G_a + 1) x
 (G_b + 1) matrix of how much each number of a, together with each number of b, supports the
 score (the last row and column: relevance at no detected digit).
 ``sum R = score`` (the conservation residual is reported with every explanation).
@@ -20,22 +20,27 @@ DEFAULT_LINKS = 30
 DRAWN_LINKS = 150
 
 
-def pooled_features(analysis: PageAnalysis, scales: np.ndarray) -> PooledFactors:
-    """The page's number-pooled factors of the similarity features ``scales * phi``."""
+def pooled_features(analysis: PageAnalysis, feature_map: np.ndarray) -> PooledFactors:
+    """The page's number-pooled factors of its similarity features ``feature_map @ phi``."""
     numbers = analysis.numbers
     centres = np.full((analysis.factors.shape[1], 2), np.nan)
     centres[: len(numbers)] = np.column_stack([(numbers.y0 + numbers.y1) / 2,
                                                (numbers.x0 + numbers.x1) / 2])
-    return PooledFactors(values=analysis.factors * scales[:, None], phi=analysis.phi * scales,
+    return PooledFactors(values=feature_map @ analysis.factors, phi=feature_map @ analysis.phi,
                          centres=centres)
 
 
-def explain_match(analysis_a: PageAnalysis, scales_a: np.ndarray,
-                  analysis_b: PageAnalysis, scales_b: np.ndarray) -> PairExplanation:
-    """BiLRP of the score of two pages on their printed numbers (last row/column: elsewhere)."""
-    if len(scales_a) != N_BIGRAMS or len(scales_b) != N_BIGRAMS:
-        raise ValueError("feature scales must have one value per bigram")
-    return bilrp(pooled_features(analysis_a, scales_a), pooled_features(analysis_b, scales_b))
+def explain_match(analysis_a: PageAnalysis, map_a: np.ndarray,
+                  analysis_b: PageAnalysis, map_b: np.ndarray) -> PairExplanation:
+    """BiLRP of the score of two pages on their printed numbers (last row/column: elsewhere).
+
+    ``map_a``, ``map_b``: each page's feature map (100, 100), see
+    :func:`sphaera_tables.features.feature_map`.
+    """
+    for feature_map in (map_a, map_b):
+        if np.shape(feature_map) != (N_BIGRAMS, N_BIGRAMS):
+            raise ValueError("a feature map must be a 100 x 100 matrix")
+    return bilrp(pooled_features(analysis_a, map_a), pooled_features(analysis_b, map_b))
 
 
 def strongest_links(explanation: PairExplanation, analysis_a: PageAnalysis,

@@ -29,7 +29,7 @@ from sphaera_tables.explain import (
     pooled_lrp_factors,
     render_pair,
 )
-from sphaera_tables.features import DEFAULT_MASS_FLOOR, feature_scales
+from sphaera_tables.features import DEFAULT_MASS_FLOOR, DEFAULT_NORM_FLOOR, feature_map
 from sphaera_tables.match_explanation import DEFAULT_LINKS, explain_match, explanation_record
 from sphaera_tables.match_explanation import render_match as render_digit_links
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
@@ -53,29 +53,34 @@ def detector_composite(detector: DigitDetector) -> Composite:
     return Composite({f"detector.{first}": ZBox(0.0, 1.0), nn.Conv2d: Gamma(DETECTOR_GAMMA)})
 
 
-def explain_pages(path_a, path_b, detector: DigitDetector, *,
+def explain_pages(path_a, path_b, detector: DigitDetector, *, common=None,
                   features: FeatureConfig | None = None, mass_floor: float = DEFAULT_MASS_FLOOR,
-                  links: int = DEFAULT_LINKS, pixels: bool = True,
-                  cell: int = PIXEL_CELL) -> PairResult:
-    """Explain the score of two page images (paths); see the module docstring."""
+                  norm_floor: float = DEFAULT_NORM_FLOOR, links: int = DEFAULT_LINKS,
+                  pixels: bool = True, cell: int = PIXEL_CELL) -> PairResult:
+    """Explain the score of two page images (paths); see the module docstring.
+
+    ``common``: the corpus's common bigram profile (``OUT/common_profile.npy`` of a corpus
+    run) to score the pair as that run does; None removes nothing.
+    """
     features = features or FeatureConfig()
+    common = np.zeros(100) if common is None else np.asarray(common)
     greys = [load_page(path_a), load_page(path_b)]
     analyses = [analyse_page(grey, detector, features) for grey in greys]
-    scales = [feature_scales(a.phi, mass_floor) for a in analyses]
-    score = float((analyses[0].phi * scales[0]) @ (analyses[1].phi * scales[1]))
-    explanation = explain_match(analyses[0], scales[0], analyses[1], scales[1])
+    maps = [feature_map(a.phi, common, mass_floor, norm_floor) for a in analyses]
+    score = float((maps[0] @ analyses[0].phi) @ (maps[1] @ analyses[1].phi))
+    explanation = explain_match(analyses[0], maps[0], analyses[1], maps[1])
     record = explanation_record(str(path_a), str(path_b), score, explanation, *analyses, links)
     digit_picture = render_digit_links(greys[0], greys[1], explanation, *analyses)
     pixel_picture = None
     if pixels:
         head = features.head(detector.config)
-        pixel = pixel_explanation(greys, analyses, scales, detector, head, cell)
+        pixel = pixel_explanation(greys, analyses, maps, detector, head, cell)
         record["pixel_residual"] = pixel[0].residual
         pixel_picture = render_pair(pixel[1], pixel[2], pixel[0])
     return PairResult(record, digit_picture, pixel_picture)
 
 
-def pixel_explanation(greys, analyses: list[PageAnalysis], scales, detector, head, cell):
+def pixel_explanation(greys, analyses: list[PageAnalysis], maps, detector, head, cell):
     """BiLRP on ``cell`` x ``cell`` super-pixels of the two working-scale pages.
 
     Returns ``(explanation, image_a, image_b)``, the images being the upright working-scale pages
@@ -83,15 +88,14 @@ def pixel_explanation(greys, analyses: list[PageAnalysis], scales, detector, hea
     """
     model = PageModel(detector, head).eval()
     composite = detector_composite(detector)
-    common = np.flatnonzero((analyses[0].phi > 0) & (analyses[1].phi > 0))
     pooled, images = [], []
-    for grey, analysis, scale in zip(greys, analyses, scales, strict=True):
+    for grey, analysis, page_map in zip(greys, analyses, maps, strict=True):
         prepared = prepare_page(grey, detector, scale=analysis.scale, rotation=analysis.rotation)
         x = prepared.image
         labels = grid_labels(tuple(x.shape[-2:]), cell)
-        factors = pooled_lrp_factors(model, x, labels, composite, outputs=common)
-        pooled.append(PooledFactors(values=factors.values * scale[:, None],
-                                    phi=factors.phi * scale, centres=factors.centres))
+        factors = pooled_lrp_factors(model, x, labels, composite)
+        pooled.append(PooledFactors(values=page_map @ factors.values,
+                                    phi=page_map @ factors.phi, centres=factors.centres))
         images.append(np.clip(255 * (1 - x[0, 0].numpy()), 0, 255).astype(np.uint8))
     explanation: PairExplanation = bilrp(pooled[0], pooled[1])
     return explanation, images[0], images[1]

@@ -33,7 +33,13 @@ from corpus_tools.storage import (
 from digit_detector.weights import DEFAULT_WEIGHTS, load_detector
 from sphaera_tables import __version__
 from sphaera_tables.explain import save_png
-from sphaera_tables.features import DEFAULT_MASS_FLOOR, feature_scales
+from sphaera_tables.features import (
+    DEFAULT_MASS_FLOOR,
+    DEFAULT_NORM_FLOOR,
+    bigram_profiles,
+    common_profile,
+    feature_map,
+)
 from sphaera_tables.match_explanation import (
     DEFAULT_LINKS,
     explain_match,
@@ -52,8 +58,9 @@ from sphaera_tables.report import build_report
 from sphaera_tables.search import top_k_matches
 
 DEFAULT_TOP_K = 5
-DEFAULT_MIN_SCORE = 0.5
+DEFAULT_MIN_SCORE = 0.35
 FULL_MATRIX_LIMIT = 2000
+COMMON_PROFILE_FILE = "common_profile.npy"
 METADATA_COLUMNS = ["book_id", "title", "author", "printer", "publisher", "place", "year", "handle"]
 
 
@@ -68,6 +75,7 @@ class SimilarityOptions:
     detector_file: str | None = None
     features: FeatureConfig = field(default_factory=FeatureConfig)
     mass_floor: float = DEFAULT_MASS_FLOOR
+    norm_floor: float = DEFAULT_NORM_FLOOR
     workers: int | None = None
     scheduler: str | None = None
     networks: bool = True
@@ -77,7 +85,8 @@ class SimilarityOptions:
         return {
             "top_k": self.top_k, "min_score": self.min_score, "explain": self.explain,
             "links": self.links, "features": self.features.to_dict(),
-            "mass_floor": self.mass_floor, "feature_variant": "sqrt_mass_normalised",
+            "mass_floor": self.mass_floor, "norm_floor": self.norm_floor,
+            "feature_variant": "sqrt_profile_common_removed",
         }
 
 
@@ -139,9 +148,12 @@ def run_similarity(corpus: Path | str, out: Path | str,
         with steps.timed("features"):
             phi = np.stack([load_analysis(cache_of[p]).phi for p in ok_ids]) if ok_ids \
                 else np.zeros((0, 100))
-            scales = feature_scales(phi, options.mass_floor)
-            features = (phi * scales).astype(np.float32)
+            common = common_profile(bigram_profiles(phi, options.mass_floor))
+            maps = [feature_map(p, common, options.mass_floor, options.norm_floor) for p in phi]
+            features = np.stack([m @ p for m, p in zip(maps, phi, strict=True)]).astype(
+                np.float32) if ok_ids else np.zeros((0, 100), np.float32)
             save_npy_atomic(out / "features.npy", features)
+            save_npy_atomic(out / COMMON_PROFILE_FILE, common)
             _write_pages_csv(out, pages, rejected, statuses, metadata, cache_of)
         with steps.timed("search"):
             matches = top_k_matches(features, options.top_k, options.min_score)
@@ -156,7 +168,7 @@ def run_similarity(corpus: Path | str, out: Path | str,
         written = 0
         if options.explain:
             with steps.timed("explanations"):
-                written = _write_explanations(out, matches, ok_ids, cache_of, scales, options,
+                written = _write_explanations(out, matches, ok_ids, cache_of, maps, options,
                                               track)
         if options.networks:
             with steps.timed("networks"):
@@ -236,7 +248,7 @@ def _write_csv(target: Path, frame: pd.DataFrame) -> None:
     write_text_atomic(target, frame.to_csv(index=False))
 
 
-def _write_explanations(out, matches, ok_ids, cache_of, scales, options, track) -> int:
+def _write_explanations(out, matches, ok_ids, cache_of, maps, options, track) -> int:
     """One JSON and one PNG per candidate match; existing complete pairs are kept."""
     row_of = {page_id: i for i, page_id in enumerate(ok_ids)}
     analyses: OrderedDict = OrderedDict()
@@ -256,8 +268,8 @@ def _write_explanations(out, matches, ok_ids, cache_of, scales, options, track) 
         if json_path.exists() and png_path.exists():
             continue
         a, b = analysis(match.page_a), analysis(match.page_b)
-        explanation = explain_match(a, scales[row_of[match.page_a]], b,
-                                    scales[row_of[match.page_b]])
+        explanation = explain_match(a, maps[row_of[match.page_a]], b,
+                                    maps[row_of[match.page_b]])
         record = explanation_record(match.page_a, match.page_b, match.score, explanation, a, b,
                                     options.links)
         picture = render_match(_thumbnail(out, match.page_a), _thumbnail(out, match.page_b),

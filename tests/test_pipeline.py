@@ -12,7 +12,7 @@ from corpus_tools.synth import generate_corpus
 from digit_detector.page import load_page
 from digit_detector.weights import load_detector
 from sphaera_tables.cli import main
-from sphaera_tables.features import feature_scales
+from sphaera_tables.features import feature_map
 from sphaera_tables.match_explanation import explain_match
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
 from sphaera_tables.page_task import cached_analysis_loader
@@ -45,6 +45,8 @@ def test_results_folder_follows_the_contract(corpus, results):
     assert features.shape == (6, 100) and features.dtype == np.float32
     norms = np.linalg.norm(features, axis=1)
     assert (norms < 1).all()
+    common = np.load(out / "common_profile.npy", allow_pickle=False)
+    np.testing.assert_allclose(features @ common, 0, atol=1e-5)
     matches = pd.read_csv(out / "matches.csv")
     assert list(matches.columns) == ["page_a", "page_b", "score", "rank"]
     assert (matches.page_a != matches.page_b).all()
@@ -111,11 +113,12 @@ def test_explanation_is_symmetric_and_sums_to_the_score(results):
     load = cached_analysis_loader(out)
     ids = pd.read_csv(out / "pages.csv").page_id
     a, b = load(ids[0]), load(ids[1])
-    sa, sb = feature_scales(a.phi), feature_scales(b.phi)
-    ab = explain_match(a, sa, b, sb)
-    ba = explain_match(b, sb, a, sa)
+    common = np.load(out / "common_profile.npy")
+    ma, mb = feature_map(a.phi, common), feature_map(b.phi, common)
+    ab = explain_match(a, ma, b, mb)
+    ba = explain_match(b, mb, a, ma)
     np.testing.assert_allclose(ab.relevance, ba.relevance.T)
-    assert ab.relevance.sum() == pytest.approx((a.phi * sa) @ (b.phi * sb), abs=1e-12)
+    assert ab.relevance.sum() == pytest.approx((ma @ a.phi) @ (mb @ b.phi), abs=1e-12)
 
 
 def test_threshold_below_blob_self_overlap_is_refused():

@@ -24,16 +24,20 @@ def table_families(pages_graph, seed=SEED):
     Returns
     -------
     list of dict
-        One dict per family of two or more pages (unmatched pages form no family), numbered
+        One dict per family of two or more pages linked by positive scores (unmatched pages
+        form no family), numbered
         from 1 by decreasing size: ``family``, ``size``, ``pages`` (sorted), ``books``,
         ``printers``, ``places``, ``years`` (sorted unique lists), ``first_year``,
         ``last_year`` (None when no page is dated), ``first_pages`` (the pages printed in
         ``first_year``: the table's first appearance) and ``internal_matches``.
     """
-    matched = pages_graph.subgraph([n for n in pages_graph if pages_graph.degree(n) > 0])
-    if matched.number_of_edges() == 0:
+    supporting = nx.Graph()
+    supporting.add_weighted_edges_from(
+        (a, b, w) for a, b, w in pages_graph.edges(data="weight", default=0.0) if w > 0
+    )
+    if supporting.number_of_edges() == 0:
         return []
-    communities = nx.community.louvain_communities(matched, weight="weight", seed=seed)
+    communities = nx.community.louvain_communities(supporting, weight="weight", seed=seed)
     groups = [sorted(pages) for pages in communities if len(pages) > 1]
     groups.sort(key=lambda pages: (-len(pages), pages[0]))
     return [_describe(pages_graph, number, pages) for number, pages in enumerate(groups, 1)]

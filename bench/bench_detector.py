@@ -1,7 +1,9 @@
 """Digit detector speed and memory: pages per second on a 1200 px page, share of the machine's
 measured peak FLOP rate, and peak memory on a 600 dpi-sized page (about 3500 x 5000 px).
 
-Run: python bench/bench_detector.py [--weights FILE] [--repeats N]
+Run: python bench/bench_detector.py [--weights FILE] [--baseline FILE] [--repeats N]
+(--baseline: time another weight file on the same page in the same process and print the
+speed ratio, e.g. the previous shipped weights).
 Figures are noisy on a shared machine: every figure is a median over repeats, and the peak FLOP
 rate is measured in the same process, just before.
 """
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 
 from digit_detector import detect, digit_maps, find_digits, load_detector, prepare_page
-from digit_detector.prepare import CROP_SIDE, CROPS, ROTATIONS, SCALE_FACTORS
+from digit_detector.prepare import CROP_SIDE, CROPS, ROTATIONS
 
 REAL_PAGE = Path(__file__).resolve().parents[2] / "shared/data/real/tables/1921_pifferi_sfera_1604_p368.jpg"
 
@@ -87,6 +89,8 @@ def memory_child(weights: str | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=None)
+    parser.add_argument("--baseline", default=None,
+                        help="another weight file timed on the same page for a speed ratio")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -101,7 +105,7 @@ def main() -> None:
     seconds, (prepared, maps, digits) = time_page(grey, detector, args.repeats)
     working = prepared.image.shape[-1] * prepared.image.shape[-2]
     config = detector.config
-    choice_pixels = CROPS * CROP_SIDE**2 * (len(ROTATIONS) + sum(f**2 for f in SCALE_FACTORS))
+    choice_pixels = CROPS * CROP_SIDE**2 * len(ROTATIONS)
     flops = config.flops_per_pixel() * (working + choice_pixels)
     print(f"page {grey.shape[1]}x{grey.shape[0]} px, working {prepared.image.shape[-1]}x"
           f"{prepared.image.shape[-2]} px (scale {prepared.scale:.3f}, rotation "
@@ -111,6 +115,12 @@ def main() -> None:
     for stage, value in seconds.items():
         print(f"  {stage:<28} {value * 1000:8.1f} ms (median of {args.repeats})")
     print(f"throughput: {1 / seconds['total']:.2f} pages/s")
+    if args.baseline:
+        base_seconds, (base_prepared, _, base_digits) = time_page(
+            grey, load_detector(args.baseline), args.repeats)
+        print(f"baseline {args.baseline}: {1 / base_seconds['total']:.2f} pages/s (scale "
+              f"{base_prepared.scale:.3f}, {len(base_digits)} digits); speed-up "
+              f"{base_seconds['total'] / seconds['total']:.2f}x")
     rate = flops / seconds["total"] / 1e9
     print(f"achieved: {rate:.1f} GFLOP/s = {100 * rate / peak:.1f} % of measured peak")
     child = subprocess.run([sys.executable, __file__, "--memory-child"]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from digit_detector.geometry import class_height_ratios, image_digit_height
 from digit_detector.inference import DEFAULT_THRESHOLD, detect
 from digit_detector.model import DigitDetector
 from digit_detector.page import PageReadError
@@ -130,11 +131,13 @@ def evaluate_corpus(
 
     Returns one row per page: page_id, kind, typeface, true_digits, detected, true_positives,
     false_positives, false_negatives, precision, recall, f1, bigram_correlation, density
-    (tables only) and error (a page that could not be read, skipped).
+    (tables only), scale_ratio (chosen working scale over the true one, see
+    :func:`scale_ratio`) and error (a page that could not be read, skipped).
     """
     corpus = Path(corpus)
     pages = pd.read_csv(corpus / "truth" / "pages.csv")
     digits = pd.read_csv(corpus / "truth" / "digits.csv")
+    class_ratios = class_height_ratios(digits)
     if max_pages is not None:
         pages = pages.head(max_pages)
     rows = []
@@ -144,7 +147,7 @@ def evaluate_corpus(
                "true_digits": len(truth), "detected": 0, "true_positives": 0,
                "false_positives": 0, "false_negatives": 0, "precision": np.nan,
                "recall": np.nan, "f1": np.nan, "bigram_correlation": np.nan, "density": "",
-               "error": ""}
+               "scale_ratio": np.nan, "error": ""}
         if progress is not None:
             progress(index, len(pages))
         try:
@@ -162,11 +165,23 @@ def evaluate_corpus(
                    false_negatives=counts.false_negatives, precision=counts.precision,
                    recall=counts.recall, f1=counts.f1,
                    bigram_correlation=histogram_correlation(predicted, true_bigrams(truth)),
-                   density=density_class(len(truth)) if page.kind == "table" else "")
+                   density=density_class(len(truth)) if page.kind == "table" else "",
+                   scale_ratio=scale_ratio(scale, truth, detector.config.digit_height_px,
+                                           class_ratios))
         rows.append(row)
     if progress is not None:
         progress(len(pages), len(pages))
     return pd.DataFrame(rows)
+
+
+def scale_ratio(scale: float, truth: pd.DataFrame, digit_height_px: float,
+                class_ratios: np.ndarray) -> float:
+    """Chosen working scale over the true one, the scale that brings the page's class-corrected
+    median digit height (as in training, :func:`~digit_detector.geometry.image_digit_height`
+    with ``class_ratios`` (10,)) to ``digit_height_px``; nan with fewer than 20 true digits."""
+    if len(truth) < 20:
+        return float("nan")
+    return scale * image_digit_height(truth, class_ratios) / digit_height_px
 
 
 def density_class(true_digits: int) -> str:
@@ -176,7 +191,8 @@ def density_class(true_digits: int) -> str:
 
 def summarise(per_page: pd.DataFrame) -> dict:
     """Corpus figures: overall and table-only P/R/F1, non-table false positives, mean bigram
-    correlation per density class, pages skipped."""
+    correlation per density class, share of measurable pages whose chosen scale is within 20 %
+    of the true one, pages skipped."""
     ok = per_page[per_page.error == ""] if "error" in per_page else per_page
     summary: dict = {"pages": int(len(per_page)), "skipped": int(len(per_page) - len(ok))}
     for name, subset in (("all", ok), ("tables", ok[ok.kind == "table"])):
@@ -194,4 +210,8 @@ def summarise(per_page: pd.DataFrame) -> dict:
                "mean": float(tables.loc[tables.density == name, "bigram_correlation"].mean())}
         for _, _, name in DENSITY_CLASSES
     }
+    ratios = ok.scale_ratio.dropna() if "scale_ratio" in ok else pd.Series(dtype=float)
+    summary["scale_within_20_percent"] = {
+        "pages": int(len(ratios)),
+        "share": float((ratios.sub(1).abs() <= 0.2).mean()) if len(ratios) else float("nan")}
     return summary

@@ -24,11 +24,15 @@ class LayerSpec:
 
 
 DEFAULT_LAYERS = (
-    LayerSpec(16, 5),
-    LayerSpec(16, 5),
-    LayerSpec(16, 5, dilation=2),
+    LayerSpec(12, 5),
+    LayerSpec(16, 3),
+    LayerSpec(16, 3, dilation=2),
+    LayerSpec(16, 3, dilation=2),
     LayerSpec(16, 3),
 )
+"""Receptive field 17 px (about two digit heights at the default working scale) for about 18
+kFLOP per pixel: small 3x3 kernels with dilation see as far as 5x5 ones at less than half the
+cost, which keeps inference above one page per second on two CPU cores."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,10 +54,10 @@ class DetectorConfig:
     """
 
     layers: tuple[LayerSpec, ...] = DEFAULT_LAYERS
-    digit_height_px: float = 12.0
-    digit_pitch_px: float = 8.0
+    digit_height_px: float = 9.0
+    digit_pitch_px: float = 6.0
     glyph_to_digit_height: float = 1.0
-    blob_sigma_px: float = 2.0
+    blob_sigma_px: float = 1.5
     training_data_hash: str = ""
 
     def to_json(self) -> str:

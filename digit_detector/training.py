@@ -1,10 +1,14 @@
 """Training the detector from labelled digit boxes and negative (digit-free) images.
 
 Each training image is brought to the working scale, cut into windows around its labelled
-digits (negatives: around their inkiest places), and the network learns by masked mean squared
-error to draw a unit Gaussian blob at every digit centre. Windows are augmented on the fly
-(affine warp, ink weight and contrast, blur, noise). A validation split by image drives early
-stopping; the best epoch's weights are kept.
+digits and (fully labelled images) at random inked places; digit-free images give windows at
+random inked places, cut at several scales. The network learns by masked mean squared error to
+draw a unit Gaussian blob at every digit centre. Windows are augmented on the fly (affine warp
+with a digit-size change of 0.7-1.4x, ink weight and contrast, erosion, blur, noise), and every
+batch also holds decoys: digits far too small, far too large or turned by 90 degrees, whose
+target is empty. The detector thus tolerates the error of the cheap scale estimate yet stays
+silent at wrong scales and rotations. A validation split by image drives early stopping; the
+best epoch's weights are kept.
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ from digit_detector.prepare import glyph_height, page_ink
 from digit_detector.targets import blob_maps, box_mask
 from digit_detector.weights import file_sha256
 
-WINDOW = 64
-"""Side of a stored training window at working scale, px (warped, then cropped to CROP)."""
+WINDOW = 72
+"""Side of a stored training window at working scale, px (warped, then cropped to CROP; wide
+enough that the most shrinking warp still samples inside it)."""
 CROP = 48
 """Side of the window the network is trained on, px (more than twice the receptive field)."""
 MAX_WINDOWS = 8000
@@ -44,7 +49,23 @@ MAX_VALIDATION = 1024
 GLYPH_TO_DIGIT_HEIGHT = 1.13
 """Digit height over median glyph-component height when the training images are too small to
 measure it (patch sets): the median measured on synthetic table pages (`tables synth`)."""
-BLOB_WEIGHT = 4.0
+SCALE_JITTER = (0.7, 1.4)
+"""Range of the random digit-size change of a training window: the detector tolerates a
+working scale off by this much, so the scale choice need not be exact."""
+DECOY_SHARE = 0.25
+"""Share of every batch that shows labelled windows at a clearly wrong scale (DECOY_SCALES)
+or turned by 90 degrees, with all-zero targets: it teaches the detector to answer only at the
+right scale and rotation, which is what makes its response a reliable scale and rotation
+choice (and keeps text at a wrong scale from firing)."""
+DECOY_SCALES = ((0.4, 0.55), (1.9, 2.6))
+"""Digit-size changes of decoy windows: far outside SCALE_JITTER on either side."""
+NEGATIVE_SCALES = (0.5, 2.0)
+"""Range of working scales (times the estimate) at which windows of digit-free pages are cut,
+because inference may look at a text page at any candidate scale."""
+NEGATIVE_SHARE = 2.0
+"""Windows cut from digit-free images per positive window: text and ornaments are most of a
+corpus, and the detector must stay silent on them."""
+BLOB_WEIGHT = 2.0
 """Extra loss weight on the blobs (weight 1 + BLOB_WEIGHT x target), so that the few blob
 pixels are not drowned by the background."""
 
@@ -98,13 +119,13 @@ def train_detector(
     negatives: Sequence[str | Path] = (),
     *,
     config: DetectorConfig | None = None,
-    epochs: int = 20,
+    epochs: int = 30,
     steps_per_epoch: int = 60,
     batch_size: int = 32,
     learning_rate: float = 2e-3,
     seed: int = 0,
     validation_fraction: float = 0.15,
-    patience: int = 5,
+    patience: int = 10,
     fully_labelled: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> tuple[DigitDetector, TrainingSummary]:
@@ -137,7 +158,8 @@ def train_detector(
         raise ValueError("none of the labelled images could be read: " + "; ".join(problems))
     negative_paths = [Path(p) for p in negatives]
     positive_count = sum(len(w) for w in positives)
-    per_negative = max(1, math.ceil(positive_count / max(1, len(negative_paths))))
+    per_negative = max(1, math.ceil(NEGATIVE_SHARE * positive_count
+                                    / max(1, len(negative_paths))))
     ratio = float(np.median(glyph_ratios)) if glyph_ratios else GLYPH_TO_DIGIT_HEIGHT
     negative_windows = _negative_windows(negative_paths, config, ratio, per_negative, rng,
                                          problems)
@@ -158,6 +180,11 @@ def train_detector(
         for _ in range(steps_per_epoch):
             batch = train.subset(torch.randint(len(train), (batch_size,), generator=generator))
             images, masks, targets = augment(batch, config.blob_sigma_px, generator)
+            decoy_count = max(1, round(DECOY_SHARE * batch_size))
+            decoy = decoys(train.subset(torch.randint(len(train), (decoy_count,),
+                                                      generator=generator)), generator)
+            images, masks, targets = (torch.cat(pair) for pair in zip(
+                (images, masks, targets), decoy, strict=True))
             loss = masked_mse(detector(images), targets, masks)
             optimizer.zero_grad()
             loss.backward()
@@ -210,17 +237,45 @@ def evaluate_loss(detector: DigitDetector, windows: Windows, sigma: float) -> fl
 def augment(batch: Windows, sigma: float, generator: torch.Generator):
     """Randomly warped and re-inked CROP x CROP windows with their targets and masks.
 
-    Affine: rotation +-4 deg, scale 0.85-1.2, shear +-0.08, shift +-3 px. Ink: gamma
-    0.6-1.6 (thin / heavy strokes), contrast 0.6-1, optional spread (ink squeeze), blur and
-    noise.
+    Affine: rotation +-4 deg, digit size times ``SCALE_JITTER`` (log-uniform), shear +-0.08,
+    shift +-3 px. Ink: see :func:`_reink`.
     """
+    low, high = SCALE_JITTER
+    scale = torch.exp(math.log(low) + math.log(high / low) * torch.rand(len(batch),
+                                                                        generator=generator))
+    return _warp(batch, scale, sigma, generator)
+
+
+def decoys(batch: Windows, generator: torch.Generator):
+    """Windows the detector must not answer: all-zero targets, shape as :func:`augment`.
+
+    Half of them show the digits at a wrong size (one of ``DECOY_SCALES``), half turned by
+    +-90 degrees at a right size; ink is re-inked as in :func:`augment`.
+    """
+    n = len(batch)
+    turned = torch.rand(n, generator=generator) < 0.5
+    ranges = torch.tensor(DECOY_SCALES).log()
+    side = torch.randint(len(DECOY_SCALES), (n,), generator=generator)
+    low, high = ranges[side, 0], ranges[side, 1]
+    wrong = torch.exp(low + (high - low) * torch.rand(n, generator=generator))
+    scale = torch.where(turned, torch.ones(n), wrong)
+    images, masks, targets = _warp(batch, scale, 1.0, generator)
+    turns = torch.where(torch.rand(n, generator=generator) < 0.5, 1, -1)
+    for i in torch.nonzero(turned).flatten().tolist():
+        images[i] = torch.rot90(images[i], int(turns[i]), dims=(1, 2))
+        masks[i] = torch.rot90(masks[i], int(turns[i]), dims=(1, 2))
+    return images, masks, torch.zeros_like(targets)
+
+
+def _warp(batch: Windows, scale: torch.Tensor, sigma: float, generator: torch.Generator):
+    """Warp (digit size times ``scale`` (N,), small rotation, shear and shift), re-ink and
+    crop a batch; targets follow the moved digit centres."""
     n = len(batch)
 
     def uniform(low, high, size=(n,)):
         return low + (high - low) * torch.rand(size, generator=generator)
 
     angle = torch.deg2rad(uniform(-4, 4))
-    scale = torch.exp(uniform(math.log(0.85), math.log(1.2)))
     shear = uniform(-0.08, 0.08)
     shift = uniform(-3, 3, (n, 2))
     cos, sin = torch.cos(angle), torch.sin(angle)
@@ -242,7 +297,8 @@ def augment(batch: Windows, sigma: float, generator: torch.Generator):
 
 
 def _reink(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random stroke weight, contrast, ink spread, blur and noise; values stay in [0, 1]."""
+    """Random stroke weight (gamma 0.5-2), contrast 0.5-1, ink spread (squeeze) or erosion
+    (broken strokes), blur and noise; values stay in [0, 1]."""
     n = images.shape[0]
 
     def uniform(low, high):
@@ -251,13 +307,16 @@ def _reink(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     def chance(p):
         return (torch.rand((n, 1, 1, 1), generator=generator) < p).float()
 
-    images = images.clamp(0, 1) ** uniform(0.6, 1.6) * uniform(0.6, 1.0)
+    images = images.clamp(0, 1) ** uniform(0.5, 2.0) * uniform(0.5, 1.0)
     spread = F.max_pool2d(images, 3, stride=1, padding=1)
     images = torch.maximum(images, spread * uniform(0.0, 0.6) * chance(0.3))
+    eroded = -F.max_pool2d(-images, 2, stride=1, padding=1)[..., 1:, 1:]
+    erode = chance(0.15) * uniform(0.3, 1.0)
+    images = images * (1 - erode) + eroded * erode
     blurred = F.avg_pool2d(images, 3, stride=1, padding=1, count_include_pad=False)
-    blur = chance(0.3) * uniform(0.3, 0.8)
+    blur = chance(0.4) * uniform(0.3, 1.0)
     images = images * (1 - blur) + blurred * blur
-    noise = torch.randn(images.shape, generator=generator) * uniform(0.0, 0.08) * chance(0.5)
+    noise = torch.randn(images.shape, generator=generator) * uniform(0.0, 0.12) * chance(0.5)
     return (images + noise).clamp(0, 1)
 
 
@@ -298,7 +357,10 @@ def _positive_windows(boxes, config, fully_labelled, problems, rng):
         centres = np.column_stack([(working[:, 0] + working[:, 2]) / 2 - 0.5,
                                    (working[:, 1] + working[:, 3]) / 2 - 0.5,
                                    group.digit.to_numpy()])
-        groups.append(_cut_windows(ink, mask, centres, _spread_out(centres[:, :2], CROP / 4)))
+        places = _spread_out(centres[:, :2], CROP / 4)
+        if fully_labelled:
+            places = np.vstack([places, _inked_centres(ink, len(places) // 4 + 1, rng)])
+        groups.append(_cut_windows(ink, mask, centres, places))
         used.append(image)
     total = sum(len(g) for g in groups)
     if total > MAX_WINDOWS:
@@ -309,7 +371,8 @@ def _positive_windows(boxes, config, fully_labelled, problems, rng):
 
 
 def _negative_windows(paths, config, ratio, per_image, rng, problems):
-    """Windows at the inkiest places of digit-free images (all-zero target, full mask)."""
+    """Windows at inked places of digit-free images (all-zero target, full mask), cut at three
+    working scales drawn log-uniformly from ``NEGATIVE_SCALES`` times the estimated one."""
     groups = []
     for path in paths:
         try:
@@ -318,20 +381,26 @@ def _negative_windows(paths, config, ratio, per_image, rng, problems):
             problems.append(str(error))
             continue
         glyph = glyph_height(grey)
-        scale = 1.0 if glyph is None else config.digit_height_px / (glyph * ratio)
-        scale *= float(rng.uniform(0.85, 1.2))
-        ink = page_ink(grey, scale, config.digit_height_px)
-        cell = CROP // 2
-        rows, cols = max(1, ink.shape[0] // cell), max(1, ink.shape[1] // cell)
-        sums = ink[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).sum(axis=(1, 3))
-        inked = np.flatnonzero(sums.ravel() > 0)
-        if len(inked) == 0:
-            inked = np.arange(rows * cols)
-        chosen = rng.choice(inked, size=min(per_image, len(inked)), replace=False)
-        centres = np.column_stack([(chosen % cols + 0.5) * cell, (chosen // cols + 0.5) * cell])
-        mask = np.ones(ink.shape, dtype=np.float32)
-        groups.append(_cut_windows(ink, mask, np.zeros((0, 3)), centres))
+        estimate = 1.0 if glyph is None else config.digit_height_px / (glyph * ratio)
+        for factor in np.exp(rng.uniform(*np.log(NEGATIVE_SCALES), size=3)):
+            ink = page_ink(grey, estimate * factor, config.digit_height_px)
+            centres = _inked_centres(ink, max(1, per_image // 3), rng)
+            mask = np.ones(ink.shape, dtype=np.float32)
+            groups.append(_cut_windows(ink, mask, np.zeros((0, 3)), centres))
     return groups
+
+
+def _inked_centres(ink: np.ndarray, count: int, rng) -> np.ndarray:
+    """Centres (x, y) px of up to ``count`` distinct CROP/2-sized cells of ``ink`` holding ink
+    (any cells when none does), drawn at random."""
+    cell = CROP // 2
+    rows, cols = max(1, ink.shape[0] // cell), max(1, ink.shape[1] // cell)
+    sums = ink[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+    inked = np.flatnonzero(sums.ravel() > 0)
+    if len(inked) == 0:
+        inked = np.arange(rows * cols)
+    chosen = rng.choice(inked, size=min(count, len(inked)), replace=False)
+    return np.column_stack([(chosen % cols + 0.5) * cell, (chosen // cols + 0.5) * cell])
 
 
 def _spread_out(centres: np.ndarray, distance: float) -> np.ndarray:

@@ -10,6 +10,7 @@ from digit_detector.evaluation import (
     detected_bigrams,
     histogram_correlation,
     match_digits,
+    scale_ratio,
     summarise,
     true_bigrams,
 )
@@ -58,10 +59,28 @@ def test_summary_and_density():
         "true_digits": [200, 100, 0], "detected": [190, 100, 3], "true_positives": [180, 100, 0],
         "false_positives": [10, 0, 3], "false_negatives": [20, 0, 0],
         "bigram_correlation": [0.9, 0.7, np.nan], "density": ["dense", "sparse", ""],
-        "error": ["", "", ""],
+        "scale_ratio": [1.1, 0.5, np.nan], "error": ["", "", ""],
     })
     summary = summarise(per_page)
     assert summary["tables"]["precision"] == pytest.approx(280 / 290)
     assert summary["tables"]["recall"] == pytest.approx(280 / 300)
     assert summary["non_table_false_positives"] == 3
     assert summary["bigram_correlation"]["dense"] == {"pages": 1, "mean": 0.9}
+    assert summary["scale_within_20_percent"] == {"pages": 2, "share": 0.5}
+
+
+def test_scale_ratio_against_true_digit_heights():
+    truth = pd.DataFrame({"y0": np.zeros(30), "y1": np.r_[np.full(20, 20.0), np.full(10, 30.0)],
+                          "digit": np.r_[np.zeros(20, int), np.full(10, 7)]})
+    same = np.ones(10)
+    # median true height 20 px; a working height of 9 px needs scale 0.45
+    assert scale_ratio(0.45, truth, 9.0, same) == pytest.approx(1.0)
+    assert scale_ratio(0.9, truth, 9.0, same) == pytest.approx(2.0)
+    assert np.isnan(scale_ratio(0.45, truth.head(19), 9.0, same))
+    # 7s are 1.5 times as tall as 0s in this type: corrected, every digit is 20 px
+    tall_sevens = same.copy()
+    tall_sevens[7] = 1.5
+    mostly_sevens = truth.assign(y1=np.r_[np.full(10, 20.0), np.full(20, 30.0)],
+                                 digit=np.r_[np.zeros(10, int), np.full(20, 7)])
+    assert scale_ratio(0.45, mostly_sevens, 9.0, same) == pytest.approx(1.5)
+    assert scale_ratio(0.45, mostly_sevens, 9.0, tall_sevens) == pytest.approx(1.0)

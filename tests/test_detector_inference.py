@@ -8,7 +8,7 @@ from test_detector_fixtures import render_table
 
 from digit_detector import DigitDetector, digit_maps, find_digits, prepare_page
 from digit_detector.model import DetectorConfig
-from digit_detector.prepare import glyph_height, page_ink
+from digit_detector.prepare import count_digit_pairs, glyph_height, page_ink
 
 
 def random_detector(seed=0):
@@ -100,3 +100,19 @@ def test_glyph_height_measures_rendered_type():
     assert glyph_height(grey) == pytest.approx(expected, rel=0.15)
     assert glyph_height(np.full((200, 200), 255, np.uint8)) is None
     assert isinstance(boxes, pd.DataFrame)
+
+
+def test_count_digit_pairs_known_answer():
+    strongest = torch.zeros(2, 40, 60)
+    for x in (5, 13, 21):  # a three-digit number at pitch 8: two digits have a right neighbour
+        strongest[0, 10, x] = 0.9
+    strongest[0, 30, 5] = strongest[0, 30, 25] = 0.9  # too far apart
+    strongest[0, 20, 40] = 0.9
+    strongest[0, 26, 48] = 0.9  # one pitch right but 6 px lower (> 0.3 x 12 px)
+    strongest[1, 10, 5] = 0.9
+    strongest[1, 12, 14] = 0.9  # 9 px right, 2 px lower: a pair
+    strongest[1, 30, 5] = 0.9
+    strongest[1, 30, 13] = 0.4  # too weak to count
+    assert count_digit_pairs(strongest, pitch_px=8.0, height_px=12.0) == 3
+    # at pitch 16: x 5 -> 21 in row 10 and x 5 -> 25 in row 30
+    assert count_digit_pairs(strongest, pitch_px=16.0, height_px=12.0) == 2

@@ -15,7 +15,15 @@ from digit_detector.geometry import (
     neighbour_distances,
 )
 from digit_detector.targets import RING_WEIGHT, blob_maps, box_mask
-from digit_detector.training import CROP, WINDOW, Windows, augment, train_detector
+from digit_detector.training import (
+    CROP,
+    SCALE_JITTER,
+    WINDOW,
+    Windows,
+    augment,
+    decoys,
+    train_detector,
+)
 
 
 def test_blob_maps_known_values():
@@ -106,3 +114,48 @@ def test_short_training_run_learns_geometry_and_writes_loadable_weights(tmp_path
     assert len(detector.config.training_data_hash) == 64
     loaded = load_detector(save_detector(detector, tmp_path / "d.safetensors"))
     assert loaded.config == detector.config
+
+
+def _spread(images):
+    """Standard deviation along x and y (N, 2) of the ink above half of each window's peak
+    (above the augmentation noise)."""
+    ink = torch.relu(images[:, 0] - 0.5 * images[:, 0].amax(dim=(1, 2), keepdim=True))
+    ys, xs = torch.meshgrid(torch.arange(ink.shape[1]), torch.arange(ink.shape[2]),
+                            indexing="ij")
+    total = ink.sum(dim=(1, 2))
+    mean_x = (ink * xs).sum(dim=(1, 2)) / total
+    mean_y = (ink * ys).sum(dim=(1, 2)) / total
+    var_x = (ink * (xs - mean_x[:, None, None]) ** 2).sum(dim=(1, 2)) / total
+    var_y = (ink * (ys - mean_y[:, None, None]) ** 2).sum(dim=(1, 2)) / total
+    return torch.stack([var_x, var_y], dim=1).sqrt()
+
+
+def test_decoys_are_turned_or_wrongly_sized_and_have_no_targets():
+    n = 64
+    images = torch.zeros(n, 1, WINDOW, WINDOW, dtype=torch.uint8)
+    images[:, 0, WINDOW // 2 - 1 : WINDOW // 2 + 2, WINDOW // 2 - 8 : WINDOW // 2 + 8] = 255
+    points = torch.tensor([[[WINDOW / 2, WINDOW / 2, 5]]]).repeat(n, 1, 1)
+    batch = Windows(images, torch.full_like(images, 10), points, torch.ones(n, 1, dtype=bool))
+    generator = torch.Generator().manual_seed(4)
+    decoy_images, masks, targets = decoys(batch, generator)
+    assert decoy_images.shape == (n, 1, CROP, CROP) and targets.shape == (n, 10, CROP, CROP)
+    assert float(targets.abs().sum()) == 0.0 and float(masks.max()) == 1.0
+    original = float(_spread(augment(batch, 2.0, generator)[0])[:, 0].median())
+    spread = _spread(decoy_images)
+    turned = spread[:, 1] > spread[:, 0]
+    resized = (spread[:, 0] / original < 0.7) | (spread[:, 0] / original > 1.5)
+    assert bool((turned | resized).all())
+    assert 0 < int(turned.sum()) < n  # both kinds occur
+
+
+def test_augmentation_jitters_the_digit_size_within_the_tolerated_range():
+    n = 128
+    images = torch.zeros(n, 1, WINDOW, WINDOW, dtype=torch.uint8)
+    images[:, 0, WINDOW // 2 - 1 : WINDOW // 2 + 2, WINDOW // 2 - 8 : WINDOW // 2 + 8] = 255
+    points = torch.tensor([[[WINDOW / 2, WINDOW / 2, 5]]]).repeat(n, 1, 1)
+    batch = Windows(images, torch.full_like(images, 10), points, torch.ones(n, 1, dtype=bool))
+    lengths = _spread(augment(batch, 2.0, torch.Generator().manual_seed(5))[0])[:, 0]
+    ratio = lengths / float(_spread(images[:1].float() / 255)[0, 0])
+    low, high = SCALE_JITTER
+    assert float(ratio.min()) > 0.8 * low and float(ratio.max()) < 1.2 * high
+    assert float(ratio.min()) < 0.8 and float(ratio.max()) > 1.25  # the range is used

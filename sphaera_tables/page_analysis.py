@@ -18,6 +18,7 @@ explanation of a single pair when a historian wants to see the ink itself.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,7 +94,7 @@ class PageAnalysis:
     scale: float
     rotation: int
 
-    @property
+    @functools.cached_property
     def numbers(self) -> pd.DataFrame:
         """The printed numbers (factor columns): box x0, y0, x1, y1 (page px) and text."""
         return number_table(self.digits, self.digits["number"].to_numpy())

@@ -251,14 +251,15 @@ def _write_csv(target: Path, frame: pd.DataFrame) -> None:
 def _write_explanations(out, matches, ok_ids, cache_of, maps, options, track) -> int:
     """One JSON and one PNG per candidate match; existing complete pairs are kept."""
     row_of = {page_id: i for i, page_id in enumerate(ok_ids)}
-    analyses: OrderedDict = OrderedDict()
+    pages: OrderedDict = OrderedDict()
 
-    def analysis(page_id):
-        if page_id not in analyses:
-            analyses[page_id] = load_analysis(cache_of[page_id])
-            if len(analyses) > 64:
-                analyses.popitem(last=False)
-        return analyses[page_id]
+    def page(page_id):
+        """(analysis, thumbnail) of a page; the last 64 pages used stay in memory."""
+        if page_id not in pages:
+            pages[page_id] = (load_analysis(cache_of[page_id]), _thumbnail(out, page_id))
+            if len(pages) > 64:
+                pages.popitem(last=False)
+        return pages[page_id]
 
     folder = out / "explanations"
     written = 0
@@ -267,13 +268,12 @@ def _write_explanations(out, matches, ok_ids, cache_of, maps, options, track) ->
         json_path, png_path = folder / f"{key}.json", folder / f"{key}.png"
         if json_path.exists() and png_path.exists():
             continue
-        a, b = analysis(match.page_a), analysis(match.page_b)
+        (a, thumbnail_a), (b, thumbnail_b) = page(match.page_a), page(match.page_b)
         explanation = explain_match(a, maps[row_of[match.page_a]], b,
                                     maps[row_of[match.page_b]])
         record = explanation_record(match.page_a, match.page_b, match.score, explanation, a, b,
                                     options.links)
-        picture = render_match(_thumbnail(out, match.page_a), _thumbnail(out, match.page_b),
-                               explanation, a, b)
+        picture = render_match(thumbnail_a, thumbnail_b, explanation, a, b)
         with atomic_path(png_path) as tmp:
             save_png(tmp, picture)
         write_json_atomic(json_path, record)

@@ -132,8 +132,9 @@ def draw_links(image_a, image_b, centres_a, centres_b, strengths, *, boxes_a=Non
     pairs = np.argwhere(strengths != 0)
     values = strengths[pairs[:, 0], pairs[:, 1]]
     levels = np.ceil(np.abs(values) * OPACITY_LEVELS).astype(int)
-    for level in range(1, OPACITY_LEVELS + 1):
-        for sign, colour in ((1, POSITIVE_COLOUR), (-1, NEGATIVE_COLOUR)):
+    for sign, colour in ((1, POSITIVE_COLOUR), (-1, NEGATIVE_COLOUR)):
+        curves_by_level = []
+        for level in range(1, OPACITY_LEVELS + 1):
             chosen = pairs[(levels == level) & (np.sign(values) == sign)]
             curves = []
             for i, j in chosen:
@@ -141,13 +142,15 @@ def draw_links(image_a, image_b, centres_a, centres_b, strengths, *, boxes_a=Non
                 end = np.array([centres_b[j][1] + offset_b, centres_b[j][0] + top_b])
                 if np.isfinite(start).all() and np.isfinite(end).all():
                     curves.append(_curve(start, end, bend))
-            _blend_curves(canvas, curves, colour, level / OPACITY_LEVELS, line_width)
+            curves_by_level.append(curves)
+        _blend_curves(canvas, curves_by_level, colour, line_width)
     return np.clip(np.round(canvas), 0, 255).astype(np.uint8)
 
 
 def save_png(path, image):
     """Write an RGB uint8 array as a PNG file."""
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(Path(path), format="PNG")
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(Path(path), format="PNG",
+                                                             compress_level=3)
 
 
 def _as_rgb(image, fade):
@@ -179,25 +182,21 @@ def _curve(start, end, bend, n_points=32):
     return (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * end
 
 
-def _blend_curves(canvas, curves, colour, opacity, line_width):
-    """Alpha-blend anti-aliased polylines of one colour and opacity into ``canvas`` (float RGB).
+def _blend_curves(canvas, curves_by_level, colour, line_width):
+    """Alpha-blend anti-aliased polylines of one colour into ``canvas`` (float RGB).
 
-    Drawn together into one mask over their common bounding box, so that a picture with many
-    links costs a few blends, not one per link (links of one level do not darken each other).
+    ``curves_by_level[k]`` holds the curves of opacity ``(k + 1) / OPACITY_LEVELS``. All are
+    drawn into one opacity mask, weaker levels first (a stronger link covers a weaker one where
+    they cross), and blended once, so a picture with many links costs one blend per colour.
     """
-    if not curves:
+    if not any(curves_by_level):
         return
-    points = np.concatenate(curves)
-    pad = line_width + 2
-    x0 = max(int(np.floor(points[:, 0].min())) - pad, 0)
-    y0 = max(int(np.floor(points[:, 1].min())) - pad, 0)
-    x1 = min(int(np.ceil(points[:, 0].max())) + pad, canvas.shape[1])
-    y1 = min(int(np.ceil(points[:, 1].max())) + pad, canvas.shape[0])
-    if x1 <= x0 or y1 <= y0:
-        return
-    mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
-    shifted = [np.round((curve - [x0, y0]) * 16).astype(np.int32) for curve in curves]
-    cv2.polylines(mask, shifted, False, 255, line_width, cv2.LINE_AA, shift=4)
-    alpha = (mask.astype(np.float32) / 255 * opacity)[..., None]
-    region = canvas[y0:y1, x0:x1]
-    region[:] = region * (1 - alpha) + colour * alpha
+    mask = np.zeros(canvas.shape[:2], dtype=np.uint8)
+    for level, curves in enumerate(curves_by_level, start=1):
+        if curves:
+            shifted = [np.round(curve * 16).astype(np.int32) for curve in curves]
+            opacity = round(255 * level / len(curves_by_level))
+            cv2.polylines(mask, shifted, False, opacity, line_width, cv2.LINE_AA, shift=4)
+    rows, columns = np.nonzero(mask)
+    alpha = (mask[rows, columns].astype(np.float64) / 255)[:, None]
+    canvas[rows, columns] = canvas[rows, columns] * (1 - alpha) + colour * alpha

@@ -40,6 +40,11 @@ class FileProblem:
     line: int | None
     reason: str
 
+    def __post_init__(self):
+        # one line per problem, whatever the file held: control characters are shown escaped
+        printable = "".join(c if c.isprintable() else repr(c)[1:-1] for c in self.reason)
+        object.__setattr__(self, "reason", printable)
+
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         return f"{where}: {self.reason}"

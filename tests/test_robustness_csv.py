@@ -15,7 +15,7 @@ from PIL import Image
 from annotations import load_annotations, validate
 from corpus_tools.metadata import read_metadata
 
-FUZZ = settings(max_examples=60, deadline=None,
+FUZZ = settings(max_examples=400, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 _counter = itertools.count()
 

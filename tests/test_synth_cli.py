@@ -1,25 +1,15 @@
 """``tables synth``, ``tables make-patches`` and ``tables validate-annotations`` from the
-command line (registered on a fresh group exactly as the ``tables`` group does)."""
+command line."""
 
-import click
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from corpus_tools import cli
+from sphaera_tables.cli import main
 
 
 @pytest.fixture(scope="module")
 def tables():
-    @click.group()
-    def main():
-        """Test group."""
-
-    @main.group()
-    def evaluate():
-        """Test subgroup."""
-
-    cli.register(main, evaluate)
     return main
 
 

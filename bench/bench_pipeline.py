@@ -19,7 +19,7 @@ from digit_detector.weights import load_detector
 from sphaera_tables.page_analysis import FeatureConfig, analyse_page
 from sphaera_tables.similarity import SimilarityOptions, run_similarity
 
-DPI_FOR_1200_PX = 112  # synthetic pages are about 10.7 inches tall
+DPI_FOR_1200_PX = 137  # synthetic pages are about 8.8 inches tall
 
 
 def split_per_page(paths, detector) -> tuple[float, float]:

@@ -83,7 +83,6 @@ def test_every_match_has_a_conservative_explanation(results):
         assert relevances == sorted(relevances, reverse=True)
 
 
-@pytest.mark.slow
 def test_rerun_reuses_every_page_and_gives_identical_outputs(corpus, results, tmp_path):
     out, _ = results
     again = run_similarity(corpus, out, FAST)
@@ -165,7 +164,6 @@ def test_explain_command_writes_pictures_and_json(corpus, tmp_path):
     assert target.stat().st_size > 1000
 
 
-@pytest.mark.slow
 def test_pixel_level_explanation_conserves(corpus, tmp_path):
     from PIL import Image
 

@@ -130,22 +130,18 @@ def climate_table(climates: int, obliquity: float) -> TableContent:
 
 def declination_table(obliquity: float, signs: int = 0) -> TableContent:
     """Solar declination for each degree 1-30 of three signs (``signs`` = 0: Aries-Gemini)."""
-    names = SIGNS_LATIN[3 * signs: 3 * signs + 3]
-    columns = [Column("degree", "degree", "")]
-    for name in names:
-        columns.extend(_deg_min_columns(name, name.lower()))
-    rows = []
-    for degree in range(1, 31):
-        row = [degree]
-        for k in range(3):
-            row.extend(sexagesimal(abs(declination(90 * signs + 30 * k + degree, obliquity))))
-        rows.append(tuple(row))
-    return TableContent("declination", {"obliquity": obliquity, "signs": signs},
-                        tuple(columns), tuple(rows))
+    return _per_degree_of_signs(
+        "declination", lambda longitude, eps: abs(declination(longitude, eps)), obliquity, signs)
 
 
 def right_ascension_table(obliquity: float, signs: int = 0) -> TableContent:
     """Right ascension for each degree 1-30 of three signs (``signs`` 0-3: quarters of the zodiac)."""
+    return _per_degree_of_signs("right_ascension", right_ascension, obliquity, signs)
+
+
+def _per_degree_of_signs(kind: str, quantity, obliquity: float, signs: int) -> TableContent:
+    """A table of ``quantity(longitude, obliquity)`` (degrees) for each degree 1-30 of three
+    signs, one degree/minute column pair per sign."""
     names = SIGNS_LATIN[3 * signs: 3 * signs + 3]
     columns = [Column("degree", "degree", "")]
     for name in names:
@@ -154,10 +150,10 @@ def right_ascension_table(obliquity: float, signs: int = 0) -> TableContent:
     for degree in range(1, 31):
         row = [degree]
         for k in range(3):
-            row.extend(sexagesimal(right_ascension(90 * signs + 30 * k + degree, obliquity)))
+            row.extend(sexagesimal(quantity(90 * signs + 30 * k + degree, obliquity)))
         rows.append(tuple(row))
-    return TableContent("right_ascension", {"obliquity": obliquity, "signs": signs},
-                        tuple(columns), tuple(rows))
+    return TableContent(kind, {"obliquity": obliquity, "signs": signs}, tuple(columns),
+                        tuple(rows))
 
 
 def sine_table(radius: int, start: int = 1, kind: str = "sine") -> TableContent:

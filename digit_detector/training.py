@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from corpus_tools.ingest import file_sha256
 from digit_detector.geometry import (
     check_boxes,
     class_height_ratios,
@@ -35,7 +36,6 @@ from digit_detector.model import DetectorConfig, DigitDetector
 from digit_detector.page import PageReadError, load_page
 from digit_detector.prepare import glyph_height, page_ink
 from digit_detector.targets import blob_maps, box_mask
-from digit_detector.weights import file_sha256
 
 WINDOW = 72
 """Side of a stored training window at working scale, px (warped, then cropped to CROP; wide

@@ -5,7 +5,6 @@ safetensors never executes code while reading, so a hostile file can at worst be
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -99,12 +98,3 @@ def load_detector(path: str | Path | None = None) -> DigitDetector:
     detector.load_state_dict({k: v.float() for k, v in tensors.items()})
     detector.eval()
     return detector
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes (used for training-data and model hashes)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

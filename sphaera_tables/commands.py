@@ -247,5 +247,6 @@ def _print_evaluation(scores) -> None:
                    f"{r.precision_at_1:.3f}  same-type-other-numbers ranked below "
                    f"{r.same_type_ranked_below:.2f}")
     if scores.faithfulness is not None:
-        click.echo(f"Explanation faithfulness: {scores.faithfulness:.3f} of the relevance links "
-                   f"digits of the same printed number ({scores.explained_matches} true matches)")
+        click.echo(f"Explanation faithfulness: {scores.faithfulness:.3f} of the positive "
+                   "relevance links the same printed number in both pages "
+                   f"({scores.explained_matches} true matches)")

@@ -60,10 +60,6 @@ class PreparedPage:
         page_y = (y + 0.5) * height / scaled_h - 0.5
         return page_x, page_y
 
-    def to_page_length(self, length) -> np.ndarray:
-        """Convert a length in working px to page px."""
-        return np.asarray(length, dtype=np.float64) / self.scale
-
 
 def prepare_page(
     grey: np.ndarray,

@@ -3,8 +3,6 @@ the vernaculars of the period (Italian, French, German, Spanish). Words only, ne
 
 from __future__ import annotations
 
-LANGUAGES = ("latin", "italian", "french", "german", "spanish")
-
 TITLES = {
     "climate": {
         "latin": "Tabula climatum", "italian": "Tavola de i climi",
@@ -82,5 +80,3 @@ PROSE_WORDS = (
     "Ptolemaeus", "Alfraganus", "Sacrobosco", "eclipsis", "umbra", "tropicus", "cancri",
     "capricorni", "colurus", "linea", "ecliptica", "declinatio", "ascensio", "recta", "obliqua",
 )
-
-ROMAN_NUMERALS = ("I", "II", "III", "IIII", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")

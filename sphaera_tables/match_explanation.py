@@ -102,12 +102,13 @@ def render_match(image_a: np.ndarray, image_b: np.ndarray, explanation: PairExpl
     """
     boxes_a = _boxes_in_image(analysis_a, image_a.shape)
     boxes_b = _boxes_in_image(analysis_b, image_b.shape)
-    relevance = _strongest_only(explanation.relevance[: len(boxes_a), : len(boxes_b)], drawn)
+    relevance = strongest_only(explanation.relevance[: len(boxes_a), : len(boxes_b)], drawn)
     return render_box_links(image_a, image_b, boxes_a, boxes_b, relevance)
 
 
-def _strongest_only(relevance: np.ndarray, count: int) -> np.ndarray:
-    """``relevance`` with all but its ``count`` largest-magnitude entries set to zero."""
+def strongest_only(relevance: np.ndarray, count: int = DRAWN_LINKS) -> np.ndarray:
+    """``relevance`` with all but its ``count`` largest-magnitude entries set to zero (what a
+    picture draws, so that it stays readable)."""
     if relevance.size <= count:
         return relevance
     kept = np.zeros_like(relevance)

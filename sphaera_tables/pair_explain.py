@@ -9,8 +9,10 @@ strokes in page A answer which in page B.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from torch import nn
 
@@ -30,12 +32,19 @@ from sphaera_tables.explain import (
     render_pair,
 )
 from sphaera_tables.features import DEFAULT_MASS_FLOOR, DEFAULT_NORM_FLOOR, feature_map
-from sphaera_tables.match_explanation import DEFAULT_LINKS, explain_match, explanation_record
+from sphaera_tables.match_explanation import (
+    DEFAULT_LINKS,
+    explain_match,
+    explanation_record,
+    strongest_only,
+)
 from sphaera_tables.match_explanation import render_match as render_digit_links
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
 
 DETECTOR_GAMMA = 0.5
 PIXEL_CELL = 8
+DISPLAY_ZOOM = 2
+"""The working-scale pages (digits about 9 px high) are drawn this many times larger."""
 
 
 @dataclass
@@ -76,7 +85,13 @@ def explain_pages(path_a, path_b, detector: DigitDetector, *, common=None,
         head = features.head(detector.config)
         pixel = pixel_explanation(greys, analyses, maps, detector, head, cell)
         record["pixel_residual"] = pixel[0].residual
-        pixel_picture = render_pair(pixel[1], pixel[2], pixel[0])
+        explanation_px, image_a, image_b = pixel
+        drawn = dataclasses.replace(
+            explanation_px, relevance=strongest_only(explanation_px.relevance),
+            centres_a=explanation_px.centres_a * DISPLAY_ZOOM,
+            centres_b=explanation_px.centres_b * DISPLAY_ZOOM,
+        )
+        pixel_picture = render_pair(_zoom(image_a), _zoom(image_b), drawn)
     return PairResult(record, digit_picture, pixel_picture)
 
 
@@ -99,3 +114,8 @@ def pixel_explanation(greys, analyses: list[PageAnalysis], maps, detector, head,
         images.append(np.clip(255 * (1 - x[0, 0].numpy()), 0, 255).astype(np.uint8))
     explanation: PairExplanation = bilrp(pooled[0], pooled[1])
     return explanation, images[0], images[1]
+
+
+def _zoom(image: np.ndarray) -> np.ndarray:
+    return cv2.resize(image, None, fx=DISPLAY_ZOOM, fy=DISPLAY_ZOOM,
+                      interpolation=cv2.INTER_CUBIC)

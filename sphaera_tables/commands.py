@@ -13,6 +13,7 @@ from sphaera_tables.progress import progress_tracker
 from sphaera_tables.similarity import (
     COMMON_PROFILE_FILE,
     DEFAULT_MIN_SCORE,
+    DEFAULT_REPORT_MATCHES,
     DEFAULT_TOP_K,
     SimilarityOptions,
     run_similarity,
@@ -63,10 +64,13 @@ def _detector_option(function):
               help="Run the page analysis on an existing Dask cluster, e.g. tcp://host:8786.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write networks/ and report.html.")
+@click.option("--report-matches", default=DEFAULT_REPORT_MATCHES, show_default=True,
+              type=click.IntRange(1),
+              help="Match cards in report.html (the best-scoring pairs; all are in matches.csv).")
 @click.option("--quiet", is_flag=True, help="No progress bars, only the final summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def similarity(corpus, out, top_k, min_score, explanations, links, detector_file, workers,
-               scheduler, report, quiet, as_json):
+               scheduler, report, report_matches, quiet, as_json):
     """Find the pages of CORPUS that share tables, and explain every match.
 
     CORPUS is a folder of page images (.jpg .png .tif, in any sub-folders; the page id is the
@@ -79,7 +83,8 @@ def similarity(corpus, out, top_k, min_score, explanations, links, detector_file
     """
     options = SimilarityOptions(top_k=top_k, min_score=min_score, explain=explanations,
                                 links=links, detector_file=detector_file, workers=workers,
-                                scheduler=scheduler, networks=report, report=report)
+                                scheduler=scheduler, networks=report, report=report,
+                                report_matches=report_matches)
     try:
         with progress_tracker(not quiet) as track:
             summary = run_similarity(corpus, out, options, progress=track)

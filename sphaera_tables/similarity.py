@@ -60,6 +60,7 @@ from sphaera_tables.search import top_k_matches
 DEFAULT_TOP_K = 5
 DEFAULT_MIN_SCORE = 0.35
 FULL_MATRIX_LIMIT = 2000
+DEFAULT_REPORT_MATCHES = 2000
 COMMON_PROFILE_FILE = "common_profile.npy"
 METADATA_COLUMNS = ["book_id", "title", "author", "printer", "publisher", "place", "year", "handle"]
 
@@ -80,6 +81,7 @@ class SimilarityOptions:
     scheduler: str | None = None
     networks: bool = True
     report: bool = True
+    report_matches: int | None = DEFAULT_REPORT_MATCHES
 
     def to_dict(self) -> dict:
         return {
@@ -306,4 +308,4 @@ def _networks(out, options, messages):
 
 
 def _report(out, options):
-    build_report(out, min_score=options.min_score)
+    build_report(out, min_score=options.min_score, max_matches=options.report_matches)

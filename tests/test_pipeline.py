@@ -183,3 +183,12 @@ def test_pixel_level_explanation_conserves(corpus, tmp_path):
     assert record["score"] > 0
     assert record["pixel_residual"] < 1e-3
     assert (tmp_path / "pair_pixels.png").stat().st_size > 1000
+
+
+def test_report_shows_only_the_best_matches_it_is_asked_for(corpus, results, tmp_path):
+    out, _ = results
+    options = SimilarityOptions(min_score=0.0, top_k=2, explain=False, report_matches=1)
+    run_similarity(corpus, out, options)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.count('<article class="match"') == 1
+    assert "weaker candidate matches are not shown" in html

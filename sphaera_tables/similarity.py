@@ -148,15 +148,15 @@ def run_similarity(corpus: Path | str, out: Path | str,
         ok_ids = [t.page_id for t in tasks if statuses[t.page_id] == "ok"]
         cache_of = {t.page_id: t.cache_file for t in tasks}
         with steps.timed("features"):
-            phi = np.stack([load_analysis(cache_of[p]).phi for p in ok_ids]) if ok_ids \
-                else np.zeros((0, 100))
+            phi, page_rows = _read_analyses(ok_ids, cache_of)
             common = common_profile(bigram_profiles(phi, options.mass_floor))
             maps = [feature_map(p, common, options.mass_floor, options.norm_floor) for p in phi]
-            features = np.stack([m @ p for m, p in zip(maps, phi, strict=True)]).astype(
-                np.float32) if ok_ids else np.zeros((0, 100), np.float32)
+            features = np.zeros((len(ok_ids), 100), np.float32)
+            for row, (page_map, counts) in enumerate(zip(maps, phi, strict=True)):
+                features[row] = page_map @ counts
             save_npy_atomic(out / "features.npy", features)
             save_npy_atomic(out / COMMON_PROFILE_FILE, common)
-            _write_pages_csv(out, pages, rejected, statuses, metadata, cache_of)
+            _write_pages_csv(out, statuses, page_rows, metadata)
         with steps.timed("search"):
             matches = top_k_matches(features, options.top_k, options.min_score)
             matches = pd.DataFrame({
@@ -228,16 +228,25 @@ def _run_tasks(tasks, options, statuses, track) -> int:
     return reused
 
 
-def _write_pages_csv(out, pages, rejected, statuses, metadata, cache_of):
-    rows = []
-    for page_id in sorted(statuses):
-        row = {"page_id": page_id, "status": statuses[page_id]}
-        if statuses[page_id] == "ok":
-            analysis = load_analysis(cache_of[page_id])
-            row.update(height=analysis.page_shape[0], width=analysis.page_shape[1],
-                       scale=round(analysis.scale, 5), rotation=analysis.rotation,
-                       digits=len(analysis.digits), bigrams=round(float(analysis.phi.sum()), 3))
-        rows.append(row)
+def _read_analyses(ok_ids, cache_of) -> tuple[np.ndarray, dict[str, dict]]:
+    """Bigram counts (N, 100) and the pages.csv facts of each analysed page, reading each
+    cached analysis once and keeping only these small parts of it."""
+    phi = np.zeros((len(ok_ids), 100))
+    page_rows = {}
+    for row, page_id in enumerate(ok_ids):
+        analysis = load_analysis(cache_of[page_id])
+        phi[row] = analysis.phi
+        page_rows[page_id] = {
+            "height": analysis.page_shape[0], "width": analysis.page_shape[1],
+            "scale": round(analysis.scale, 5), "rotation": analysis.rotation,
+            "digits": len(analysis.digits), "bigrams": round(float(analysis.phi.sum()), 3),
+        }
+    return phi, page_rows
+
+
+def _write_pages_csv(out, statuses, page_rows, metadata):
+    rows = [{"page_id": page_id, "status": statuses[page_id], **page_rows.get(page_id, {})}
+            for page_id in sorted(statuses)]
     frame = pd.DataFrame(rows, columns=["page_id", "status", "width", "height", "scale",
                                         "rotation", "digits", "bigrams"])
     if metadata is not None:

@@ -3,11 +3,10 @@
 The working scale makes printed digits ``config.digit_height_px`` high. It is estimated from
 the median height of the page's glyph-like connected ink components (cheap, any resolution;
 within 20 % of the truth on most synthetic pages, within 0.7-1.4x on nearly all). The detector
-is trained to tolerate exactly that error (``digit_detector.training.SCALE_JITTER``), so the
-estimate is used as it is: choosing among nearby scales by the detector's own response was
-tried and is biased toward too large scales (letters answer more when enlarged). The rotation
-(0, +90, -90 degrees) is the one whose ink-rich crops show the most digit pairs one pitch
-apart; the detector is trained to stay silent on turned digits.
+is trained to tolerate that error (``digit_detector.training.SCALE_JITTER``); page inference
+(:func:`digit_detector.detect`) also tries a smaller scale, as the estimate errs mostly towards
+too large ones. The rotation (0, +90, -90 degrees) is the one whose ink-rich crops show the
+most digit pairs one pitch apart; the detector is trained to stay silent on turned digits.
 """
 
 from __future__ import annotations

@@ -52,6 +52,13 @@ measure it (patch sets): the median measured on synthetic table pages (`tables s
 SCALE_JITTER = (0.7, 1.4)
 """Range of the random digit-size change of a training window: the detector tolerates a
 working scale off by this much, so the scale choice need not be exact."""
+SHEAR = 0.3
+"""Largest random slant of a training window (horizontal shift per px of height): upright
+type made italic and italic made upright or reverse-slanted, so that the detector reads
+typefaces it was not trained on."""
+WIDTH_JITTER = 1.25
+"""Largest random widening (and, inverted, narrowing) of the digits of a training window:
+condensed and wide typefaces."""
 DECOY_SHARE = 0.25
 """Share of every batch that shows labelled windows at a clearly wrong scale (DECOY_SCALES)
 or turned by 90 degrees, with all-zero targets: it teaches the detector to answer only at the
@@ -237,8 +244,9 @@ def evaluate_loss(detector: DigitDetector, windows: Windows, sigma: float) -> fl
 def augment(batch: Windows, sigma: float, generator: torch.Generator):
     """Randomly warped and re-inked CROP x CROP windows with their targets and masks.
 
-    Affine: rotation +-4 deg, digit size times ``SCALE_JITTER`` (log-uniform), shear +-0.08,
-    shift +-3 px. Ink: see :func:`_reink`.
+    Affine: rotation +-4 deg, digit size times ``SCALE_JITTER`` (log-uniform), slant
+    (``SHEAR``) and width (``WIDTH_JITTER``) of another typeface, shift +-3 px. Ink: see
+    :func:`_reink`.
     """
     low, high = SCALE_JITTER
     scale = torch.exp(math.log(low) + math.log(high / low) * torch.rand(len(batch),
@@ -276,13 +284,13 @@ def _warp(batch: Windows, scale: torch.Tensor, sigma: float, generator: torch.Ge
         return low + (high - low) * torch.rand(size, generator=generator)
 
     angle = torch.deg2rad(uniform(-4, 4))
-    shear = uniform(-0.08, 0.08)
     shift = uniform(-3, 3, (n, 2))
     cos, sin = torch.cos(angle), torch.sin(angle)
     rotation = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
-    shearing = torch.eye(2).repeat(n, 1, 1)
-    shearing[:, 0, 1] = shear
-    matrix = rotation @ shearing / scale[:, None, None]
+    shaping = torch.eye(2).repeat(n, 1, 1)
+    shaping[:, 0, 1] = uniform(-SHEAR, SHEAR)
+    shaping[:, 0, 0] = torch.exp(uniform(-math.log(WIDTH_JITTER), math.log(WIDTH_JITTER)))
+    matrix = rotation @ shaping / scale[:, None, None]
     theta = torch.cat([matrix, (2 * shift / WINDOW)[..., None]], dim=2)
     images, masks = batch.tensors()
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)

@@ -55,19 +55,20 @@ def strongest_links(explanation: PairExplanation, analysis_a: PageAnalysis,
     relevance = explanation.relevance[: len(numbers_a), : len(numbers_b)]
     if relevance.size == 0:
         return []
+    boxes_a = numbers_a[["x0", "y0", "x1", "y1"]].to_numpy(np.float64).round(1)
+    boxes_b = numbers_b[["x0", "y0", "x1", "y1"]].to_numpy(np.float64).round(1)
+    texts_a, texts_b = numbers_a["text"].to_numpy(), numbers_b["text"].to_numpy()
     order = np.argsort(-relevance, axis=None, kind="stable")[:limit]
     links = []
-    for flat in order:
-        i, j = np.unravel_index(flat, relevance.shape)
+    for i, j in zip(*np.unravel_index(order, relevance.shape), strict=True):
         value = float(relevance[i, j])
         if value <= 0:
             break
-        row_a, row_b = numbers_a.iloc[i], numbers_b.iloc[j]
         links.append({
-            "box_a": [round(float(row_a[c]), 1) for c in ("x0", "y0", "x1", "y1")],
-            "box_b": [round(float(row_b[c]), 1) for c in ("x0", "y0", "x1", "y1")],
-            "digits_a": row_a["text"],
-            "digits_b": row_b["text"],
+            "box_a": boxes_a[i].tolist(),
+            "box_b": boxes_b[j].tolist(),
+            "digits_a": str(texts_a[i]),
+            "digits_b": str(texts_b[j]),
             "relevance": value,
         })
     return links

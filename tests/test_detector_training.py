@@ -18,6 +18,8 @@ from digit_detector.targets import RING_WEIGHT, blob_maps, box_mask
 from digit_detector.training import (
     CROP,
     SCALE_JITTER,
+    SHEAR,
+    WIDTH_JITTER,
     WINDOW,
     Windows,
     augment,
@@ -79,14 +81,18 @@ def test_augmented_points_follow_the_warped_ink():
     batch = Windows(images, torch.full_like(images, 10), points, torch.ones(n, 1, dtype=bool))
     warped, masks, targets = augment(batch, 2.0, generator)
     assert warped.shape == (n, 1, CROP, CROP) and targets.shape == (n, 10, CROP, CROP)
+    errors = []
+    ys, xs = torch.meshgrid(torch.arange(CROP), torch.arange(CROP), indexing="ij")
     for i in range(n):
         ink = torch.relu(warped[i, 0] - 0.3)
-        ys, xs = torch.meshgrid(torch.arange(CROP), torch.arange(CROP), indexing="ij")
         ink_x, ink_y = float((ink * xs).sum() / ink.sum()), float((ink * ys).sum() / ink.sum())
         target = targets[i, 4]
         peak_y, peak_x = divmod(int(target.argmax()), CROP)
-        assert abs(ink_x - peak_x) <= 1.0 and abs(ink_y - peak_y) <= 1.0
+        errors.append(max(abs(ink_x - peak_x), abs(ink_y - peak_y)))
         assert target.max() > 0.85
+    # re-inking adds specks and erodes the tiny dot, so a few windows are off by a pixel or two;
+    # points left unwarped would be off by several pixels in most windows
+    assert np.median(errors) <= 0.6 and np.percentile(errors, 90) <= 1.0
     assert float(masks.max()) == 1.0
 
 
@@ -116,26 +122,42 @@ def test_short_training_run_learns_geometry_and_writes_loadable_weights(tmp_path
     assert loaded.config == detector.config
 
 
-def _spread(images):
-    """Standard deviation along x and y (N, 2) of the ink above half of each window's peak
-    (above the augmentation noise)."""
+def _bars(n, vertical=False):
+    """``n`` windows showing one 3 x 16 px bar (horizontal or vertical) labelled as a 5 at
+    the centre, and the batch made of them."""
+    images = torch.zeros(n, 1, WINDOW, WINDOW, dtype=torch.uint8)
+    short = slice(WINDOW // 2 - 1, WINDOW // 2 + 2)
+    long = slice(WINDOW // 2 - 8, WINDOW // 2 + 8)
+    rows, columns = (long, short) if vertical else (short, long)
+    images[:, 0, rows, columns] = 255
+    points = torch.tensor([[[WINDOW / 2, WINDOW / 2, 5]]]).repeat(n, 1, 1)
+    return images, Windows(images, torch.full_like(images, 10), points,
+                           torch.ones(n, 1, dtype=bool))
+
+
+def _ink_offsets(images):
+    """Ink above half of each window's peak (above the augmentation noise), (N, h, w), and
+    every pixel's x and y offsets from the window's ink centroid."""
     ink = torch.relu(images[:, 0] - 0.5 * images[:, 0].amax(dim=(1, 2), keepdim=True))
     ys, xs = torch.meshgrid(torch.arange(ink.shape[1]), torch.arange(ink.shape[2]),
                             indexing="ij")
     total = ink.sum(dim=(1, 2))
     mean_x = (ink * xs).sum(dim=(1, 2)) / total
     mean_y = (ink * ys).sum(dim=(1, 2)) / total
-    var_x = (ink * (xs - mean_x[:, None, None]) ** 2).sum(dim=(1, 2)) / total
-    var_y = (ink * (ys - mean_y[:, None, None]) ** 2).sum(dim=(1, 2)) / total
-    return torch.stack([var_x, var_y], dim=1).sqrt()
+    return ink, xs - mean_x[:, None, None], ys - mean_y[:, None, None]
+
+
+def _spread(images):
+    """Standard deviation along x and y (N, 2) of the ink of each window."""
+    ink, dx, dy = _ink_offsets(images)
+    total = ink.sum(dim=(1, 2))
+    variances = [(ink * d**2).sum(dim=(1, 2)) / total for d in (dx, dy)]
+    return torch.stack(variances, dim=1).sqrt()
 
 
 def test_decoys_are_turned_or_wrongly_sized_and_have_no_targets():
     n = 64
-    images = torch.zeros(n, 1, WINDOW, WINDOW, dtype=torch.uint8)
-    images[:, 0, WINDOW // 2 - 1 : WINDOW // 2 + 2, WINDOW // 2 - 8 : WINDOW // 2 + 8] = 255
-    points = torch.tensor([[[WINDOW / 2, WINDOW / 2, 5]]]).repeat(n, 1, 1)
-    batch = Windows(images, torch.full_like(images, 10), points, torch.ones(n, 1, dtype=bool))
+    _, batch = _bars(n)
     generator = torch.Generator().manual_seed(4)
     decoy_images, masks, targets = decoys(batch, generator)
     assert decoy_images.shape == (n, 1, CROP, CROP) and targets.shape == (n, 10, CROP, CROP)
@@ -149,13 +171,21 @@ def test_decoys_are_turned_or_wrongly_sized_and_have_no_targets():
 
 
 def test_augmentation_jitters_the_digit_size_within_the_tolerated_range():
-    n = 128
-    images = torch.zeros(n, 1, WINDOW, WINDOW, dtype=torch.uint8)
-    images[:, 0, WINDOW // 2 - 1 : WINDOW // 2 + 2, WINDOW // 2 - 8 : WINDOW // 2 + 8] = 255
-    points = torch.tensor([[[WINDOW / 2, WINDOW / 2, 5]]]).repeat(n, 1, 1)
-    batch = Windows(images, torch.full_like(images, 10), points, torch.ones(n, 1, dtype=bool))
+    images, batch = _bars(128)
     lengths = _spread(augment(batch, 2.0, torch.Generator().manual_seed(5))[0])[:, 0]
     ratio = lengths / float(_spread(images[:1].float() / 255)[0, 0])
     low, high = SCALE_JITTER
-    assert float(ratio.min()) > 0.8 * low and float(ratio.max()) < 1.2 * high
+    # the bar is horizontal: its length also takes the width jitter; re-inking may break a
+    # stroke now and then, hence percentiles
+    assert float(ratio.quantile(0.05)) > 0.8 * low / WIDTH_JITTER
+    assert float(ratio.quantile(0.95)) < 1.2 * high * WIDTH_JITTER
     assert float(ratio.min()) < 0.8 and float(ratio.max()) > 1.25  # the range is used
+
+
+def test_augmentation_slants_digits_both_ways_within_the_shear_range():
+    _, batch = _bars(128, vertical=True)
+    ink, dx, dy = _ink_offsets(augment(batch, 2.0, torch.Generator().manual_seed(6))[0])
+    slant = (ink * dx * dy).sum(dim=(1, 2)) / (ink * dy**2).sum(dim=(1, 2))
+    # a vertical stroke leans by the shear (plus at most tan 4 deg from the small rotation)
+    assert float(slant.abs().max()) <= SHEAR + 0.1
+    assert float(slant.min()) < -0.6 * SHEAR and float(slant.max()) > 0.6 * SHEAR

@@ -16,6 +16,13 @@ NEGATIVE_COLOUR = np.array([30, 80, 220], dtype=float)
 BOX_COLOUR = (120, 120, 120)
 OPACITY_LEVELS = 16
 """Link opacities are drawn in this many steps (all links of one step in one blend)."""
+GREY_STEP = 8
+PAPER_PERCENTILE = 90
+MAX_PAPER_GAIN = 1.6
+PAPER_TEXTURE = 48
+"""Darkness (of 255, after the paper is brought to white) below which a pixel counts as paper:
+texture, stains and show-through are not drawn under the links."""
+"""Greys of the pages under the links are rounded to multiples of this (of 255)."""
 
 
 def link_strengths(relevance, low=0.01, high=4.0, power=2.0):
@@ -116,10 +123,10 @@ def draw_links(image_a, image_b, centres_a, centres_b, strengths, *, boxes_a=Non
     -------
     ndarray, shape (H, W, 3), uint8
     """
-    left, right = _as_rgb(image_a, fade), _as_rgb(image_b, fade)
+    left, right = _faded_rgb(image_a, fade), _faded_rgb(image_b, fade)
     height = max(left.shape[0], right.shape[0])
     width = left.shape[1] + gap + right.shape[1]
-    canvas = np.full((height, width, 3), 255.0)
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
     top_a, top_b = (height - left.shape[0]) // 2, (height - right.shape[0]) // 2
     offset_b = left.shape[1] + gap
     canvas[top_a:top_a + left.shape[0], :left.shape[1]] = left
@@ -144,7 +151,7 @@ def draw_links(image_a, image_b, centres_a, centres_b, strengths, *, boxes_a=Non
                     curves.append(_curve(start, end, bend))
             curves_by_level.append(curves)
         _blend_curves(canvas, curves_by_level, colour, line_width)
-    return np.clip(np.round(canvas), 0, 255).astype(np.uint8)
+    return canvas
 
 
 def save_png(path, image):
@@ -153,20 +160,32 @@ def save_png(path, image):
                                                              compress_level=3)
 
 
-def _as_rgb(image, fade):
+def _faded_rgb(image, fade):
+    """``image`` as uint8 RGB lightened by ``fade``.
+
+    Non-uint8 images are first stretched to 0-255. Yellowed or grey paper (the
+    ``PAPER_PERCENTILE`` brightness) is brought to white, faint texture (``PAPER_TEXTURE``)
+    dropped and greys rounded to steps of ``GREY_STEP``: the paper of a scan then neither hides
+    the links nor bloats the PNG.
+    """
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[2] == 4:
         image = image[..., :3]
     if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] != 3:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3):
         raise ValueError(f"images must be (H, W) or (H, W, 3) arrays, got shape {image.shape}")
+    values = image.astype(np.float32)
     if image.dtype != np.uint8:
-        image = image.astype(float)
-        span = image.max() - image.min()
-        image = (image - image.min()) / (span if span > 0 else 1) * 255
-    image = image.astype(float)
-    return image * (1 - fade) + 255 * fade
+        span = values.max() - values.min()
+        values = (values - values.min()) / (span if span > 0 else 1) * 255
+    paper = float(np.percentile(values, PAPER_PERCENTILE))
+    if paper > 0:
+        values = np.minimum(values * min(255 / paper, MAX_PAPER_GAIN), 255)
+    darkness = 255 - values
+    darkness[darkness < PAPER_TEXTURE] = 0
+    darkness = np.round(darkness * (1 - fade) / GREY_STEP) * GREY_STEP
+    return np.broadcast_to((255 - darkness).astype(np.uint8), (*image.shape[:2], 3))
 
 
 def _box_centres(boxes):
@@ -183,7 +202,7 @@ def _curve(start, end, bend, n_points=32):
 
 
 def _blend_curves(canvas, curves_by_level, colour, line_width):
-    """Alpha-blend anti-aliased polylines of one colour into ``canvas`` (float RGB).
+    """Alpha-blend anti-aliased polylines of one colour into ``canvas`` (uint8 RGB, in place).
 
     ``curves_by_level[k]`` holds the curves of opacity ``(k + 1) / OPACITY_LEVELS``. All are
     drawn into one opacity mask, weaker levels first (a stronger link covers a weaker one where
@@ -199,4 +218,5 @@ def _blend_curves(canvas, curves_by_level, colour, line_width):
             cv2.polylines(mask, shifted, False, opacity, line_width, cv2.LINE_AA, shift=4)
     rows, columns = np.nonzero(mask)
     alpha = (mask[rows, columns].astype(np.float64) / 255)[:, None]
-    canvas[rows, columns] = canvas[rows, columns] * (1 - alpha) + colour * alpha
+    blended = canvas[rows, columns] * (1 - alpha) + colour * alpha
+    canvas[rows, columns] = np.clip(np.round(blended), 0, 255).astype(np.uint8)

@@ -9,6 +9,7 @@ are plain data, so any executor (this process, a Dask cluster) can run them.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import hashlib
 import json
@@ -107,7 +108,21 @@ def run_page_task(task: PageTask) -> PageOutcome:
     write_thumbnail(grey, task.thumbnail_file)
     analysis = analyse_page(grey, _detector(task.detector_file), task.features)
     save_npz_atomic(task.cache_file, **analysis.to_arrays())
+    del grey, analysis
+    _return_freed_memory()
     return PageOutcome(task.page_id, "ok", False, time.perf_counter() - start)
+
+
+def _return_freed_memory() -> None:
+    """Hand the memory freed by a page's large arrays back to the system.
+
+    glibc keeps it in fragmented heaps otherwise, and a worker's resident memory grows page
+    after page (measured: 1.6 GB after 60 pages of at most 2,100 px instead of 0.55 GB).
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        return  # not glibc: its allocator is left as it is
 
 
 def _readable(cache_file: str) -> bool:

@@ -17,12 +17,14 @@ BOX_COLOUR = (120, 120, 120)
 OPACITY_LEVELS = 16
 """Link opacities are drawn in this many steps (all links of one step in one blend)."""
 GREY_STEP = 8
+"""Greys of the pages under the links are rounded to multiples of this (of 255)."""
 PAPER_PERCENTILE = 90
+"""The brightness percentile of a page taken as the colour of its paper."""
 MAX_PAPER_GAIN = 1.6
+"""Most a page is brightened to bring its paper to white."""
 PAPER_TEXTURE = 48
 """Darkness (of 255, after the paper is brought to white) below which a pixel counts as paper:
 texture, stains and show-through are not drawn under the links."""
-"""Greys of the pages under the links are rounded to multiples of this (of 255)."""
 
 
 def link_strengths(relevance, low=0.01, high=4.0, power=2.0):

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from digit_detector.model import DigitDetector
 from digit_detector.page import load_page
-from digit_detector.prepare import PreparedPage, count_digit_pairs, prepare_page
+from digit_detector.prepare import PreparedPage, maps_digit_pairs, prepare_page
 
 DIGIT_COLUMNS = ["x", "y", "digit", "score", "x0", "y0", "x1", "y1"]
 DEFAULT_THRESHOLD = 0.5
@@ -177,11 +177,6 @@ def _better_of_two_scales(grey, detector, prepared, maps, tile):
     smaller = prepare_page(grey, detector, scale=prepared.scale * SMALLER_SCALE,
                            rotation=prepared.rotation)
     smaller_maps = digit_maps(detector, smaller, tile=tile)
-
-    def pairs(candidate_maps):
-        return count_digit_pairs(candidate_maps.amax(dim=0)[None], config.digit_pitch_px,
-                                 config.digit_height_px)
-
-    if pairs(smaller_maps) / SMALLER_SCALE**2 > pairs(maps):
+    if maps_digit_pairs(smaller_maps, config) / SMALLER_SCALE**2 > maps_digit_pairs(maps, config):
         return smaller, smaller_maps
     return prepared, maps

@@ -184,8 +184,14 @@ def _response(grey, detector, boxes, scale) -> float:
     crops = [page_ink(grey[y0:y1, x0:x1], scale, config.digit_height_px)
              for y0, y1, x0, x1 in boxes]
     with torch.no_grad():
-        strongest = detector(_stack(crops)).amax(dim=1)
-    return float(count_digit_pairs(strongest, config.digit_pitch_px, config.digit_height_px))
+        return float(maps_digit_pairs(detector(_stack(crops)), config))
+
+
+def maps_digit_pairs(maps: torch.Tensor, config) -> int:
+    """:func:`count_digit_pairs` on digit maps, (10, h, w) or (N, 10, h, w), at the working
+    digit pitch and height of the detector ``config``."""
+    strongest = maps.amax(dim=-3).reshape(-1, *maps.shape[-2:])
+    return count_digit_pairs(strongest, config.digit_pitch_px, config.digit_height_px)
 
 
 def count_digit_pairs(strongest: torch.Tensor, pitch_px: float, height_px: float) -> int:

@@ -11,7 +11,7 @@ from test_detector_fixtures import render_table, render_text
 
 from digit_detector import detect, load_detector, load_page
 from digit_detector.evaluation import match_digits
-from digit_detector.prepare import choose_scale_and_rotation, count_digit_pairs
+from digit_detector.prepare import choose_scale_and_rotation, maps_digit_pairs
 
 REAL = Path(__file__).parents[2] / "shared" / "data" / "real"
 
@@ -76,11 +76,8 @@ def test_real_table_page_gets_a_scale_where_the_detector_reads_it(detector):
     # the scale the detector answers best at (most digit pairs) on the real 1604 table, found by
     # a sweep; the automatic choice must land close to it and keep most of those pairs
     grey = load_page(REAL / "tables" / "1921_pifferi_sfera_1604_p368.jpg")
-    config = detector.config
-
     def pairs(detection):
-        return count_digit_pairs(detection.maps.amax(dim=0)[None], config.digit_pitch_px,
-                                 config.digit_height_px)
+        return maps_digit_pairs(detection.maps, detector.config)
 
     sweep = {scale: pairs(detect(grey, detector, scale=scale, rotation=0))
              for scale in np.geomspace(0.25, 1.5, 12)}

@@ -80,13 +80,19 @@ def match_digits(detected: pd.DataFrame, truth: pd.DataFrame) -> MatchCounts:
     return MatchCounts(hits, len(detected) - hits, len(truth) - hits)
 
 
-def true_bigrams(truth: pd.DataFrame) -> np.ndarray:
-    """100-bin histogram (index 10 j + k) of digit j at position p followed by k at p + 1 of
-    the same number, from truth rows with number_id, position and digit."""
+def true_bigram_instances(truth: pd.DataFrame) -> pd.DataFrame:
+    """Every digit j at position p followed by k at p + 1 of the same number, from truth rows
+    with number_id, position and digit: the row of the first digit plus ``bigram`` (10 j + k)."""
     ordered = truth.sort_values(["number_id", "position"])
     number, position, digit = (ordered[c].to_numpy() for c in ("number_id", "position", "digit"))
     follows = (number[1:] == number[:-1]) & (position[1:] == position[:-1] + 1)
-    return np.bincount(10 * digit[:-1][follows] + digit[1:][follows], minlength=100)
+    return ordered.iloc[:-1][follows].assign(
+        bigram=(10 * digit[:-1][follows] + digit[1:][follows]).astype(np.int64))
+
+
+def true_bigrams(truth: pd.DataFrame) -> np.ndarray:
+    """100-bin histogram (index 10 j + k) of :func:`true_bigram_instances`."""
+    return np.bincount(true_bigram_instances(truth).bigram.to_numpy(np.int64), minlength=100)
 
 
 def detected_bigrams(detected: pd.DataFrame, pitch: float, height: float) -> np.ndarray:

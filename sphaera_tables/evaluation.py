@@ -9,6 +9,9 @@
   truth); relevance at no detected digit counts against it.
 * A generic baseline on the same pages: downsampled ink images compared by cosine, to show
   what the bigram model adds.
+* The same bigram model with the truth's own digits (:mod:`sphaera_tables.reference`): the
+  retrieval scores and explanation faithfulness a perfect detector would reach, i.e. how much
+  of the gap to 1 is the detector's and how much the model's.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from digit_detector.page import PageReadError, load_page
 from sphaera_tables.features import feature_map
 from sphaera_tables.match_explanation import explain_match
 from sphaera_tables.page_analysis import PageAnalysis, n_numbers
+from sphaera_tables.reference import instance_faithfulness, perfect_digit_maps, true_page_bigrams
 
 
 @dataclass
@@ -47,6 +51,9 @@ class MatchEvaluation:
     baseline: RetrievalScores | None
     faithfulness: float | None
     explained_matches: int
+    perfect_digits: RetrievalScores
+    faithfulness_bound: float
+    """Faithfulness with perfect digits over the same true matches (nan when there are none)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -173,8 +180,13 @@ def evaluate_matches(out: Path | str, truth: Path | str, *, baseline: bool = Tru
     if len(features) != len(page_ids):
         raise ValueError(f"{out}: features.npy has {len(features)} rows for {len(page_ids)} pages")
     manifest = json.loads((out / "manifest.json").read_text())
+    config = manifest["config"]
     contents, types = page_contents(truth)
     bigram = retrieval_scores(features @ features.T, page_ids, contents, types)
+    matches = pd.read_csv(out / "matches.csv", dtype={"page_a": str, "page_b": str})
+    true_matches = [(a, b) for a, b in zip(matches.page_a, matches.page_b, strict=True)
+                    if contents.get(a, set()) & contents.get(b, set())]
+    perfect, bound = _perfect_digits(truth, page_ids, true_matches, contents, types, config)
     generic = None
     if baseline:
         corpus = Path(manifest["corpus"])
@@ -183,20 +195,29 @@ def evaluate_matches(out: Path | str, truth: Path | str, *, baseline: bool = Tru
     faithfulness, explained = None, 0
     if load_analysis is not None:
         common = np.load(out / "common_profile.npy", allow_pickle=False)
-        config = manifest["config"]
 
         def page_map(phi):
             return feature_map(phi, common, config["mass_floor"], config["norm_floor"])
 
-        faithfulness, explained = _faithfulness(out, truth, contents, load_analysis, page_map,
+        faithfulness, explained = _faithfulness(truth, true_matches, load_analysis, page_map,
                                                 track)
-    return MatchEvaluation(len(page_ids), bigram, generic, faithfulness, explained)
+    return MatchEvaluation(len(page_ids), bigram, generic, faithfulness, explained, perfect,
+                           bound)
 
 
-def _faithfulness(out, truth, contents, load_analysis, page_map, track):
-    matches = pd.read_csv(out / "matches.csv", dtype={"page_a": str, "page_b": str})
-    true = [m for m in matches.itertuples(index=False)
-            if contents.get(m.page_a, set()) & contents.get(m.page_b, set())]
+def _perfect_digits(truth, page_ids, true_matches, contents, types, config):
+    """Retrieval scores and faithfulness bound of the model fed the truth's digits."""
+    pages = true_page_bigrams(truth, page_ids)
+    maps = perfect_digit_maps(pages, config["mass_floor"], config["norm_floor"])
+    features = np.stack([maps[p] @ pages[p].counts for p in page_ids]) if page_ids \
+        else np.zeros((0, 100))
+    scores = retrieval_scores(features @ features.T, page_ids, contents, types)
+    shares = [instance_faithfulness(pages[a], maps[a], pages[b], maps[b])
+              for a, b in true_matches]
+    return scores, _mean([s for s in shares if np.isfinite(s)])
+
+
+def _faithfulness(truth, true_matches, load_analysis, page_map, track):
     digits = pd.read_csv(truth / "digits.csv", dtype={"page_id": str, "cell_key": str})
     by_page = {page: frame for page, frame in digits.groupby("page_id")}
     cache: dict[str, tuple] = {}
@@ -209,8 +230,8 @@ def _faithfulness(out, truth, contents, load_analysis, page_map, track):
         return cache[page_id]
 
     shares = []
-    for match in track(true, len(true), "Scoring explanations"):
-        a, b = page(match.page_a), page(match.page_b)
+    for page_a, page_b in track(true_matches, len(true_matches), "Scoring explanations"):
+        a, b = page(page_a), page(page_b)
         shares.append(explanation_faithfulness(a[0], a[1], a[2], b[0], b[1], b[2]))
     shares = [s for s in shares if np.isfinite(s)]
     return _mean(shares), len(shares)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from digit_detector.model import DigitDetector
 from digit_detector.page import load_page
-from digit_detector.prepare import PreparedPage, maps_digit_pairs, prepare_page
+from digit_detector.prepare import PreparedPage, maps_scale_evidence, prepare_page
 
 DIGIT_COLUMNS = ["x", "y", "digit", "score", "x0", "y0", "x1", "y1"]
 DEFAULT_THRESHOLD = 0.5
@@ -168,15 +168,16 @@ def _better_of_two_scales(grey, detector, prepared, maps, tile):
     The glyph-height estimate errs towards too large a scale when a page's figures are tall
     for its type (lining figures, small x-heights), and the detector then misses digits printed
     larger than it was trained on while letters start to answer like digits. The smaller
-    scale is kept when it shows at least ``SMALLER_SCALE ** 2`` times as many digit pairs
-    (:func:`~digit_detector.prepare.count_digit_pairs`) as the estimate: this bias toward the
-    smaller scale was chosen on held-out-typeface synthetic pages, where plain "more pairs"
-    still picks too large scales.
+    scale is kept when its evidence (:func:`~digit_detector.prepare.maps_scale_evidence`:
+    digit pairs times mean peak height) is at least ``SMALLER_SCALE ** 2`` times that of the
+    estimate: this bias toward the smaller scale was chosen on held-out-typeface synthetic
+    pages, where plain "more evidence" still picks too large scales.
     """
     config = detector.config
     smaller = prepare_page(grey, detector, scale=prepared.scale * SMALLER_SCALE,
                            rotation=prepared.rotation)
     smaller_maps = digit_maps(detector, smaller, tile=tile)
-    if maps_digit_pairs(smaller_maps, config) / SMALLER_SCALE**2 > maps_digit_pairs(maps, config):
+    evidence = maps_scale_evidence(smaller_maps, config), maps_scale_evidence(maps, config)
+    if evidence[0] / SMALLER_SCALE**2 > evidence[1]:
         return smaller, smaller_maps
     return prepared, maps

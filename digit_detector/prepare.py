@@ -194,18 +194,41 @@ def maps_digit_pairs(maps: torch.Tensor, config) -> int:
     return count_digit_pairs(strongest, config.digit_pitch_px, config.digit_height_px)
 
 
-def count_digit_pairs(strongest: torch.Tensor, pitch_px: float, height_px: float) -> int:
-    """Detected digits with a detected right-hand neighbour, on (N, h, w) strongest-map images.
+def maps_scale_evidence(maps: torch.Tensor, config) -> float:
+    """How convincingly digit maps (10, h, w) read as printed numbers at their scale: the digit
+    pairs of :func:`maps_digit_pairs` times the mean height of the detected peaks (0 without
+    any). At a wrong scale fewer digits line up and the detector is less sure of those it sees;
+    the product chose the better of two scales more often than the pairs alone (measured on
+    held-out-typeface synthetic pages)."""
+    strongest = maps.amax(dim=-3).reshape(-1, *maps.shape[-2:])
+    peaks = digit_peaks(strongest, config.digit_pitch_px)
+    if not peaks.any():
+        return 0.0
+    pairs = _paired_peaks(peaks, config.digit_pitch_px, config.digit_height_px)
+    return pairs * float(strongest.numpy()[peaks].mean())
 
-    A detected digit is a local maximum (within 0.4 ``pitch_px``) above 0.5; its neighbour
-    lies 0.75-1.25 ``pitch_px`` to the right and within 0.3 ``height_px`` vertically. Digits
-    of a number sit one pitch apart only at the right scale and rotation, while stray
-    responses to letters or ornaments rarely line up so.
-    """
+
+def digit_peaks(strongest: torch.Tensor, pitch_px: float) -> np.ndarray:
+    """Detected digits on (N, h, w) strongest-map images: local maxima (within 0.4
+    ``pitch_px``) above 0.5, as a boolean array of the same shape."""
     radius = max(1, round(0.4 * pitch_px))
     pooled = torch.nn.functional.max_pool2d(strongest[:, None], 2 * radius + 1, stride=1,
                                             padding=radius)[:, 0]
-    peaks = ((strongest >= pooled) & (strongest > 0.5)).numpy()
+    return ((strongest >= pooled) & (strongest > 0.5)).numpy()
+
+
+def count_digit_pairs(strongest: torch.Tensor, pitch_px: float, height_px: float) -> int:
+    """Detected digits (:func:`digit_peaks`) with a detected right-hand neighbour, on (N, h, w)
+    strongest-map images.
+
+    The neighbour lies 0.75-1.25 ``pitch_px`` to the right and within 0.3 ``height_px``
+    vertically. Digits of a number sit one pitch apart only at the right scale and rotation,
+    while stray responses to letters or ornaments rarely line up so.
+    """
+    return _paired_peaks(digit_peaks(strongest, pitch_px), pitch_px, height_px)
+
+
+def _paired_peaks(peaks: np.ndarray, pitch_px: float, height_px: float) -> int:
     rise = max(1, round(0.3 * height_px))
     lowest, highest = round(0.75 * pitch_px), round(1.25 * pitch_px)
     padded = np.pad(peaks, ((0, 0), (rise, rise), (0, highest)))

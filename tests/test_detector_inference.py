@@ -8,7 +8,7 @@ from test_detector_fixtures import render_table
 
 from digit_detector import DigitDetector, digit_maps, find_digits, prepare_page
 from digit_detector.model import DetectorConfig
-from digit_detector.prepare import count_digit_pairs, glyph_height, page_ink
+from digit_detector.prepare import count_digit_pairs, glyph_height, maps_scale_evidence, page_ink
 
 
 def random_detector(seed=0):
@@ -116,3 +116,15 @@ def test_count_digit_pairs_known_answer():
     assert count_digit_pairs(strongest, pitch_px=8.0, height_px=12.0) == 3
     # at pitch 16: x 5 -> 21 in row 10 and x 5 -> 25 in row 30
     assert count_digit_pairs(strongest, pitch_px=16.0, height_px=12.0) == 2
+
+
+def test_scale_evidence_is_pairs_times_mean_peak_height():
+    config = DetectorConfig(digit_pitch_px=8.0, digit_height_px=12.0)
+    maps = torch.zeros(10, 40, 60)
+    for digit, (x, height) in enumerate([(5, 1.0), (13, 0.8), (21, 0.6)]):
+        maps[digit, 10, x] = height  # a three-digit number: two pairs
+    maps[7, 30, 45] = 0.4  # below the peak threshold: neither a pair nor in the mean
+    assert maps_scale_evidence(maps, config) == pytest.approx(2 * 0.8)
+    maps[3, 30, 5] = 0.6  # a lone peak lowers the mean only
+    assert maps_scale_evidence(maps, config) == pytest.approx(2 * 0.75)
+    assert maps_scale_evidence(torch.zeros(10, 40, 60), config) == 0.0

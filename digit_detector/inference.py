@@ -177,7 +177,7 @@ def _better_of_two_scales(grey, detector, prepared, maps, tile):
     smaller = prepare_page(grey, detector, scale=prepared.scale * SMALLER_SCALE,
                            rotation=prepared.rotation)
     smaller_maps = digit_maps(detector, smaller, tile=tile)
-    evidence = maps_scale_evidence(smaller_maps, config), maps_scale_evidence(maps, config)
-    if evidence[0] / SMALLER_SCALE**2 > evidence[1]:
+    smaller_evidence = maps_scale_evidence(smaller_maps, config)
+    if smaller_evidence / SMALLER_SCALE**2 > maps_scale_evidence(maps, config):
         return smaller, smaller_maps
     return prepared, maps

@@ -190,8 +190,7 @@ def _response(grey, detector, boxes, scale) -> float:
 def maps_digit_pairs(maps: torch.Tensor, config) -> int:
     """:func:`count_digit_pairs` on digit maps, (10, h, w) or (N, 10, h, w), at the working
     digit pitch and height of the detector ``config``."""
-    strongest = maps.amax(dim=-3).reshape(-1, *maps.shape[-2:])
-    return count_digit_pairs(strongest, config.digit_pitch_px, config.digit_height_px)
+    return count_digit_pairs(_strongest(maps), config.digit_pitch_px, config.digit_height_px)
 
 
 def maps_scale_evidence(maps: torch.Tensor, config) -> float:
@@ -200,12 +199,17 @@ def maps_scale_evidence(maps: torch.Tensor, config) -> float:
     any). At a wrong scale fewer digits line up and the detector is less sure of those it sees;
     the product chose the better of two scales more often than the pairs alone (measured on
     held-out-typeface synthetic pages)."""
-    strongest = maps.amax(dim=-3).reshape(-1, *maps.shape[-2:])
+    strongest = _strongest(maps)
     peaks = digit_peaks(strongest, config.digit_pitch_px)
     if not peaks.any():
         return 0.0
     pairs = _paired_peaks(peaks, config.digit_pitch_px, config.digit_height_px)
     return pairs * float(strongest.numpy()[peaks].mean())
+
+
+def _strongest(maps: torch.Tensor) -> torch.Tensor:
+    """The strongest digit map per pixel, (10, h, w) or (N, 10, h, w) -> (N, h, w)."""
+    return maps.amax(dim=-3).reshape(-1, *maps.shape[-2:])
 
 
 def digit_peaks(strongest: torch.Tensor, pitch_px: float) -> np.ndarray:

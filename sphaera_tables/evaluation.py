@@ -29,7 +29,12 @@ from digit_detector.page import PageReadError, load_page
 from sphaera_tables.features import feature_map
 from sphaera_tables.match_explanation import explain_match
 from sphaera_tables.page_analysis import PageAnalysis, n_numbers
-from sphaera_tables.reference import instance_faithfulness, perfect_digit_maps, true_page_bigrams
+from sphaera_tables.reference import (
+    instance_faithfulness,
+    perfect_digit_maps,
+    read_truth_digits,
+    true_page_bigrams,
+)
 
 
 @dataclass
@@ -186,7 +191,8 @@ def evaluate_matches(out: Path | str, truth: Path | str, *, baseline: bool = Tru
     matches = pd.read_csv(out / "matches.csv", dtype={"page_a": str, "page_b": str})
     true_matches = [(a, b) for a, b in zip(matches.page_a, matches.page_b, strict=True)
                     if contents.get(a, set()) & contents.get(b, set())]
-    perfect, bound = _perfect_digits(truth, page_ids, true_matches, contents, types, config)
+    digits = read_truth_digits(truth)
+    perfect, bound = _perfect_digits(digits, page_ids, true_matches, contents, types, config)
     generic = None
     if baseline:
         corpus = Path(manifest["corpus"])
@@ -199,15 +205,15 @@ def evaluate_matches(out: Path | str, truth: Path | str, *, baseline: bool = Tru
         def page_map(phi):
             return feature_map(phi, common, config["mass_floor"], config["norm_floor"])
 
-        faithfulness, explained = _faithfulness(truth, true_matches, load_analysis, page_map,
+        faithfulness, explained = _faithfulness(digits, true_matches, load_analysis, page_map,
                                                 track)
     return MatchEvaluation(len(page_ids), bigram, generic, faithfulness, explained, perfect,
                            bound)
 
 
-def _perfect_digits(truth, page_ids, true_matches, contents, types, config):
+def _perfect_digits(digits, page_ids, true_matches, contents, types, config):
     """Retrieval scores and faithfulness bound of the model fed the truth's digits."""
-    pages = true_page_bigrams(truth, page_ids)
+    pages = true_page_bigrams(digits, page_ids)
     maps = perfect_digit_maps(pages, config["mass_floor"], config["norm_floor"])
     features = np.stack([maps[p] @ pages[p].counts for p in page_ids]) if page_ids \
         else np.zeros((0, 100))
@@ -217,8 +223,7 @@ def _perfect_digits(truth, page_ids, true_matches, contents, types, config):
     return scores, _mean([s for s in shares if np.isfinite(s)])
 
 
-def _faithfulness(truth, true_matches, load_analysis, page_map, track):
-    digits = pd.read_csv(truth / "digits.csv", dtype={"page_id": str, "cell_key": str})
+def _faithfulness(digits, true_matches, load_analysis, page_map, track):
     by_page = {page: frame for page, frame in digits.groupby("page_id")}
     cache: dict[str, tuple] = {}
 

@@ -39,10 +39,15 @@ class TrueBigrams:
         return np.bincount(self.bigrams, minlength=100).astype(np.float64)
 
 
-def true_page_bigrams(truth: Path | str, page_ids: list[str]) -> dict[str, TrueBigrams]:
-    """:class:`TrueBigrams` of every page in ``page_ids`` from ``truth/digits.csv``."""
-    digits = pd.read_csv(Path(truth) / "digits.csv", dtype={"page_id": str, "cell_key": str},
-                         keep_default_na=False)
+def read_truth_digits(truth: Path | str) -> pd.DataFrame:
+    """``truth/digits.csv`` of a synthetic corpus; ``cell_key`` is "" for digits in no table."""
+    return pd.read_csv(Path(truth) / "digits.csv", dtype={"page_id": str, "cell_key": str},
+                       keep_default_na=False)
+
+
+def true_page_bigrams(digits: pd.DataFrame, page_ids: list[str]) -> dict[str, TrueBigrams]:
+    """:class:`TrueBigrams` of every page in ``page_ids`` from the truth ``digits``
+    (:func:`read_truth_digits`)."""
     by_page = dict(tuple(digits.groupby("page_id")))
     pages = {}
     for page_id in page_ids:

@@ -14,6 +14,7 @@ from sphaera_tables.reference import (
     TrueBigrams,
     instance_faithfulness,
     perfect_digit_maps,
+    read_truth_digits,
     true_page_bigrams,
 )
 from sphaera_tables.similarity import SimilarityOptions, run_similarity
@@ -71,8 +72,8 @@ def test_instance_relevance_conserves_and_matches_a_slow_reference():
 def test_perfect_digit_features_find_the_copies_of_a_table(synthetic_corpus):
     truth = synthetic_corpus / "truth"
     ids = pd.read_csv(truth / "pages.csv").page_id.tolist()
-    pages = true_page_bigrams(truth, ids)
-    digits = pd.read_csv(truth / "digits.csv")
+    digits = read_truth_digits(truth)
+    pages = true_page_bigrams(digits, ids)
     for page_id in ids:  # counts agree with a plain walk over the printed numbers
         expected = np.zeros(100)
         for _, number in digits[digits.page_id == page_id].groupby("number_id"):

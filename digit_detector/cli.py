@@ -142,7 +142,8 @@ def train_detector_command(annotations_path, output, negatives, epochs, steps_pe
         f"{summary.negative_images} negative images ({summary.train_windows} training / "
         f"{summary.validation_windows} validation windows); {summary.epochs_run} epochs "
         f"({stop}), best validation loss {summary.best_validation_loss:.5f} at epoch "
-        f"{summary.best_epoch}; {summary.seconds:.0f} s; digit pitch "
+        f"{summary.best_epoch} (output gain {summary.output_gain:.3f}); "
+        f"{summary.seconds:.0f} s; digit pitch "
         f"{detector.config.digit_pitch_px:.2f} px at working scale; wrote {output}")
 
 

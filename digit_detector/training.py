@@ -3,7 +3,10 @@
 Each training image is brought to the working scale, cut into windows around its labelled
 digits and (fully labelled images) at random inked places; digit-free images give windows at
 random inked places, cut at several scales. The network learns by masked mean squared error to
-draw a unit Gaussian blob at every digit centre. Windows are augmented on the fly (affine warp
+draw a unit Gaussian blob at every digit centre; a running average of its weights is what gets
+validated and kept. Because the network is bias-free, its output scales with its last layer:
+each epoch is validated at the output gain that fits the validation targets best, and the kept
+weights carry that gain, so that a map value of 1 means a full blob on unaugmented pages. Windows are augmented on the fly (affine warp
 with a digit-size change of 0.7-1.4x, ink weight and contrast, erosion, blur, noise), and every
 batch also holds decoys: digits far too small, far too large or turned by 90 degrees, whose
 target is empty. The detector thus tolerates the error of the cheap scale estimate yet stays
@@ -13,6 +16,7 @@ best epoch's weights are kept.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import math
@@ -72,6 +76,22 @@ because inference may look at a text page at any candidate scale."""
 NEGATIVE_SHARE = 2.0
 """Windows cut from digit-free images per positive window: text and ornaments are most of a
 corpus, and the detector must stay silent on them."""
+WEIGHT_AVERAGE_DECAY = 0.998
+"""Decay per optimiser step of the exponential running average of the weights (time constant
+500 steps). The raw weights swing from step to step (validation loss 0.009-0.05 between
+epochs); their average is steadier, so the best epoch is chosen on a smooth curve."""
+HARD_SHARE = 0.25
+"""Share of every batch drawn from hard windows: the places of the training images where the
+current weights err most (letters read as digits, digits missed), found anew every
+MINING_EVERY epochs. Uniformly drawn windows rarely show the few words of a table page."""
+MINING_EVERY = 4
+"""Epochs between two searches for hard windows."""
+MINED_IMAGES = 64
+"""Training images (drawn at random) searched for hard windows each time."""
+HARD_PER_IMAGE = 8
+"""Hard windows cut from each searched image: its CROP/2-sized cells of largest loss."""
+HARD_POOL = 2048
+"""Most hard windows kept; the oldest give way to new ones."""
 BLOB_WEIGHT = 2.0
 """Extra loss weight on the blobs (weight 1 + BLOB_WEIGHT x target), so that the few blob
 pixels are not drowned by the background."""
@@ -104,6 +124,23 @@ class Windows:
 
 
 @dataclasses.dataclass
+class Source:
+    """A training image at working scale, kept for the search of hard windows.
+
+    ink (h, w) float32 in [0, 1]; mask (h, w) float32 loss weights; points (N, 3) digit
+    centres as x, y, digit, px.
+    """
+
+    ink: np.ndarray
+    mask: np.ndarray
+    points: np.ndarray
+
+    def windows(self, centres: np.ndarray) -> Windows:
+        """Windows of this image centred on ``centres`` (M, 2) x, y px."""
+        return _cut_windows(self.ink, self.mask, self.points, centres)
+
+
+@dataclasses.dataclass
 class TrainingSummary:
     """What a training run did; ``problems`` lists skipped images with the reason."""
 
@@ -114,6 +151,7 @@ class TrainingSummary:
     epochs_run: int
     best_epoch: int
     best_validation_loss: float
+    output_gain: float
     train_losses: list[float]
     validation_losses: list[float]
     stopped_early: bool
@@ -159,27 +197,30 @@ def train_detector(
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     problems: list[str] = []
-    positives, pitches, glyph_ratios, used_images = _positive_windows(
+    positives, pitches, glyph_ratios, used_images = _positive_sources(
         boxes, config, fully_labelled, problems, rng)
     if not used_images:
         raise ValueError("none of the labelled images could be read: " + "; ".join(problems))
     negative_paths = [Path(p) for p in negatives]
-    positive_count = sum(len(w) for w in positives)
+    positive_count = sum(len(windows) for windows, _ in positives)
     per_negative = max(1, math.ceil(NEGATIVE_SHARE * positive_count
                                     / max(1, len(negative_paths))))
     ratio = float(np.median(glyph_ratios)) if glyph_ratios else GLYPH_TO_DIGIT_HEIGHT
-    negative_windows = _negative_windows(negative_paths, config, ratio, per_negative, rng,
+    negative_sources = _negative_sources(negative_paths, config, ratio, per_negative, rng,
                                          problems)
     pitch = float(np.median(pitches)) if len(pitches) else 0.75 * config.digit_height_px
     config = dataclasses.replace(
         config, digit_pitch_px=round(pitch, 3), glyph_to_digit_height=round(ratio, 4),
         training_data_hash=training_data_hash(boxes, negative_paths))
-    train, validation = _split(positives, negative_windows, validation_fraction, rng)
+    train, validation, train_sources = _split(positives, negative_sources,
+                                              validation_fraction, rng)
     detector = DigitDetector(config)
     detector.train()
     optimizer = torch.optim.Adam(detector.parameters(), lr=learning_rate)
+    average = copy.deepcopy(detector)
     generator = torch.Generator().manual_seed(seed)
-    best_loss, best_epoch, best_state = math.inf, 0, None
+    hard = _concatenate([])
+    best_loss, best_epoch, best_state, best_gain = math.inf, 0, None, 1.0
     train_losses, validation_losses = [], []
     epoch = 0
     for epoch in range(1, epochs + 1):
@@ -188,34 +229,90 @@ def train_detector(
             batch = train.subset(torch.randint(len(train), (batch_size,), generator=generator))
             images, masks, targets = augment(batch, config.blob_sigma_px, generator)
             decoy_count = max(1, round(DECOY_SHARE * batch_size))
-            decoy = decoys(train.subset(torch.randint(len(train), (decoy_count,),
-                                                      generator=generator)), generator)
-            images, masks, targets = (torch.cat(pair) for pair in zip(
-                (images, masks, targets), decoy, strict=True))
+            parts = [(images, masks, targets), decoys(train.subset(torch.randint(
+                len(train), (decoy_count,), generator=generator)), generator)]
+            if len(hard):
+                parts.append(augment(hard.subset(torch.randint(
+                    len(hard), (max(1, round(HARD_SHARE * batch_size)),), generator=generator)),
+                    config.blob_sigma_px, generator))
+            images, masks, targets = (torch.cat(part) for part in zip(*parts, strict=True))
             loss = masked_mse(detector(images), targets, masks)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            _update_average(average, detector)
             total += float(loss.detach())
         train_losses.append(total / steps_per_epoch)
-        validation_losses.append(evaluate_loss(detector, validation, config.blob_sigma_px))
-        if validation_losses[-1] < best_loss:
-            best_loss, best_epoch = validation_losses[-1], epoch
-            best_state = {k: v.clone() for k, v in detector.state_dict().items()}
+        loss, gain = calibrated_loss(average, validation, config.blob_sigma_px)
+        validation_losses.append(loss)
+        if loss < best_loss:
+            best_loss, best_epoch, best_gain = loss, epoch, gain
+            best_state = {k: v.clone() for k, v in average.state_dict().items()}
         if progress is not None:
             progress(epoch, epochs, f"train {train_losses[-1]:.4f} validation "
                      f"{validation_losses[-1]:.4f} (best {best_loss:.4f} @ {best_epoch})")
         if epoch - best_epoch >= patience:
             break
-    detector.load_state_dict(best_state)
-    detector.eval()
+        if epoch % MINING_EVERY == 0 and train_sources:
+            searched = rng.choice(len(train_sources), min(MINED_IMAGES, len(train_sources)),
+                                  replace=False)
+            found = hard_windows(average, [train_sources[i] for i in searched])
+            hard = _concatenate([hard, found])
+            hard = hard.subset(torch.arange(max(0, len(hard) - HARD_POOL), len(hard)))
+    average.load_state_dict(best_state)
+    apply_output_gain(average, best_gain)
+    average.eval()
     summary = TrainingSummary(
         images=len(used_images), negative_images=len(negative_paths), train_windows=len(train),
         validation_windows=len(validation), epochs_run=epoch, best_epoch=best_epoch,
-        best_validation_loss=best_loss, train_losses=train_losses,
+        best_validation_loss=best_loss, output_gain=best_gain, train_losses=train_losses,
         validation_losses=validation_losses, stopped_early=epoch < epochs,
         seconds=time.perf_counter() - started, problems=problems)
-    return detector, summary
+    return average, summary
+
+
+def _update_average(average: DigitDetector, detector: DigitDetector) -> None:
+    """Move the running average of the weights one step towards the current weights."""
+    with torch.no_grad():
+        for kept, current in zip(average.parameters(), detector.parameters(), strict=True):
+            kept.lerp_(current, 1 - WEIGHT_AVERAGE_DECAY)
+
+
+def hard_windows(detector: DigitDetector, sources: Sequence[Source]) -> Windows:
+    """The windows of ``sources`` where ``detector`` errs most: per image the HARD_PER_IMAGE
+    CROP/2-sized cells of largest masked squared error (weighted as in :func:`masked_mse`)."""
+    sigma = detector.config.blob_sigma_px
+    groups = []
+    detector.eval()
+    with torch.no_grad():
+        for source in sources:
+            output = detector(torch.from_numpy(source.ink)[None, None])[0]
+            target = page_targets(source.points, *source.ink.shape, sigma)
+            error = ((output - target) ** 2 * (1 + BLOB_WEIGHT * target)).sum(0)
+            cells, columns = _cell_sums(error.numpy() * source.mask)
+            worst = np.argsort(cells.ravel())[::-1][:HARD_PER_IMAGE]
+            groups.append(source.windows(_cell_centres(worst, columns)))
+    detector.train()
+    return _concatenate(groups)
+
+
+def page_targets(points: np.ndarray, height: int, width: int, sigma: float,
+                 tile: int = 64) -> torch.Tensor:
+    """Target maps (10, height, width) of a whole image with digit centres ``points`` (N, 3),
+    drawn tile by tile with :func:`blob_maps` (blobs cut at 4 sigma) to bound memory."""
+    target = torch.zeros((10, height, width))
+    reach = 4 * sigma
+    for y0 in range(0, height, tile):
+        for x0 in range(0, width, tile):
+            near = points[(points[:, 0] > x0 - reach) & (points[:, 0] < x0 + tile + reach)
+                          & (points[:, 1] > y0 - reach) & (points[:, 1] < y0 + tile + reach)]
+            if len(near) == 0:
+                continue
+            local = torch.from_numpy((near - [x0, y0, 0]).astype(np.float32))[None]
+            h, w = min(tile, height - y0), min(tile, width - x0)
+            valid = torch.ones(local.shape[:2], dtype=torch.bool)
+            target[:, y0 : y0 + h, x0 : x0 + w] = blob_maps(local, valid, h, w, sigma)[0]
+    return target
 
 
 def masked_mse(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -225,20 +322,41 @@ def masked_mse(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
     return ((output - target) ** 2 * weight).sum() / mask.sum().clamp_min(1.0)
 
 
-def evaluate_loss(detector: DigitDetector, windows: Windows, sigma: float) -> float:
-    """Masked MSE over un-augmented windows (centre crops), averaged per window."""
+def calibrated_loss(detector: DigitDetector, windows: Windows,
+                    sigma: float) -> tuple[float, float]:
+    """Masked MSE (as :func:`masked_mse`) over un-augmented windows (centre crops) with the
+    output times the gain that minimises it, and that gain.
+
+    Training on re-inked windows (lighter and fainter than prepared pages) leaves the output on
+    clean pages too strong by a factor that drifts from epoch to epoch; the plain loss then
+    mostly measures that factor. The gain is ``sum(w o t) / sum(w o^2)`` for weights ``w``,
+    outputs ``o`` and targets ``t``; (nan, 1) without windows.
+    """
     if len(windows) == 0:
-        return math.nan
+        return math.nan, 1.0
     detector.eval()
-    total = 0.0
+    sums = torch.zeros(4, dtype=torch.float64)  # w o t, w o o, w t t, mask
     with torch.no_grad():
         for start in range(0, len(windows), 64):
             batch = windows.subset(torch.arange(start, min(start + 64, len(windows))))
             images, masks = batch.tensors()
             images, masks, targets = _crop(images, masks, batch.points, batch.valid, sigma)
-            total += float(masked_mse(detector(images), targets, masks)) * len(batch)
+            output = detector(images)
+            weight = masks * (1 + BLOB_WEIGHT * targets)
+            sums += torch.stack([(weight * output * targets).sum(), (weight * output**2).sum(),
+                                 (weight * targets**2).sum(), masks.sum()]).double()
     detector.train()
-    return total / len(windows)
+    cross, output_square, target_square, mask_total = sums.tolist()
+    gain = cross / output_square if output_square > 0 else 1.0
+    loss = (target_square - gain * cross) / max(mask_total, 1.0)
+    return loss, gain
+
+
+def apply_output_gain(detector: DigitDetector, gain: float) -> None:
+    """Multiply the output of the bias-free ``detector`` by ``gain`` > 0 (its last layer)."""
+    last = [m for m in detector.layers if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        last.weight.mul_(gain)
 
 
 def augment(batch: Windows, sigma: float, generator: torch.Generator):
@@ -339,8 +457,9 @@ def _crop(images, masks, points, valid, sigma):
     return images.contiguous(), masks.contiguous(), targets
 
 
-def _positive_windows(boxes, config, fully_labelled, problems, rng):
-    """Windows around the labelled digits of every readable image, grouped by image."""
+def _positive_sources(boxes, config, fully_labelled, problems, rng):
+    """Every readable labelled image with its windows (around the labelled digits and, fully
+    labelled, at random inked places) as (Windows, Source) pairs."""
     ratios = class_height_ratios(boxes)
     groups, pitches, glyph_ratios, used = [], [], [], []
     for image, group in boxes.groupby("image", sort=True):
@@ -368,19 +487,21 @@ def _positive_windows(boxes, config, fully_labelled, problems, rng):
         places = _spread_out(centres[:, :2], CROP / 4)
         if fully_labelled:
             places = np.vstack([places, _inked_centres(ink, len(places) // 4 + 1, rng)])
-        groups.append(_cut_windows(ink, mask, centres, places))
+        source = Source(ink, mask, centres)
+        groups.append((source.windows(places), source))
         used.append(image)
-    total = sum(len(g) for g in groups)
+    total = sum(len(windows) for windows, _ in groups)
     if total > MAX_WINDOWS:
-        groups = [g.subset(torch.from_numpy(np.sort(rng.choice(
-            len(g), max(1, round(len(g) * MAX_WINDOWS / total)), replace=False))))
-            for g in groups]
+        groups = [(windows.subset(torch.from_numpy(np.sort(rng.choice(
+            len(windows), max(1, round(len(windows) * MAX_WINDOWS / total)), replace=False)))),
+            source) for windows, source in groups]
     return groups, np.asarray(pitches), glyph_ratios, used
 
 
-def _negative_windows(paths, config, ratio, per_image, rng, problems):
-    """Windows at inked places of digit-free images (all-zero target, full mask), cut at three
-    working scales drawn log-uniformly from ``NEGATIVE_SCALES`` times the estimated one."""
+def _negative_sources(paths, config, ratio, per_image, rng, problems):
+    """Digit-free images at three working scales drawn log-uniformly from ``NEGATIVE_SCALES``
+    times the estimated one, each with windows at inked places (all-zero target, full mask), as
+    (Windows, Source) pairs."""
     groups = []
     for path in paths:
         try:
@@ -393,22 +514,36 @@ def _negative_windows(paths, config, ratio, per_image, rng, problems):
         for factor in np.exp(rng.uniform(*np.log(NEGATIVE_SCALES), size=3)):
             ink = page_ink(grey, estimate * factor, config.digit_height_px)
             centres = _inked_centres(ink, max(1, per_image // 3), rng)
-            mask = np.ones(ink.shape, dtype=np.float32)
-            groups.append(_cut_windows(ink, mask, np.zeros((0, 3)), centres))
+            source = Source(ink, np.ones(ink.shape, dtype=np.float32), np.zeros((0, 3)))
+            groups.append((source.windows(centres), source))
     return groups
 
 
 def _inked_centres(ink: np.ndarray, count: int, rng) -> np.ndarray:
     """Centres (x, y) px of up to ``count`` distinct CROP/2-sized cells of ``ink`` holding ink
     (any cells when none does), drawn at random."""
-    cell = CROP // 2
-    rows, cols = max(1, ink.shape[0] // cell), max(1, ink.shape[1] // cell)
-    sums = ink[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+    sums, columns = _cell_sums(ink)
     inked = np.flatnonzero(sums.ravel() > 0)
     if len(inked) == 0:
-        inked = np.arange(rows * cols)
+        inked = np.arange(sums.size)
     chosen = rng.choice(inked, size=min(count, len(inked)), replace=False)
-    return np.column_stack([(chosen % cols + 0.5) * cell, (chosen // cols + 0.5) * cell])
+    return _cell_centres(chosen, columns)
+
+
+def _cell_sums(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Sums of ``values`` (h, w) over CROP/2-sized cells (rows, columns), and the columns."""
+    cell = CROP // 2
+    rows, columns = max(1, values.shape[0] // cell), max(1, values.shape[1] // cell)
+    cropped = np.zeros((rows * cell, columns * cell), dtype=values.dtype)
+    part = values[: rows * cell, : columns * cell]
+    cropped[: part.shape[0], : part.shape[1]] = part
+    return cropped.reshape(rows, cell, columns, cell).sum(axis=(1, 3)), columns
+
+
+def _cell_centres(cells: np.ndarray, columns: int) -> np.ndarray:
+    """Centres (M, 2) x, y px of the CROP/2-sized cells numbered ``cells`` row by row."""
+    cell = CROP // 2
+    return np.column_stack([(cells % columns + 0.5) * cell, (cells // columns + 0.5) * cell])
 
 
 def _spread_out(centres: np.ndarray, distance: float) -> np.ndarray:
@@ -445,19 +580,21 @@ def _cut_windows(ink, mask, points, centres) -> Windows:
                    torch.from_numpy(point_array), torch.from_numpy(valid))
 
 
-def _split(positives, negatives, fraction, rng) -> tuple[Windows, Windows]:
-    """Split the per-image window groups into training and validation sets, by image."""
+def _split(positives, negatives, fraction, rng) -> tuple[Windows, Windows, list[Source]]:
+    """Split the per-image (Windows, Source) pairs into training and validation windows, by
+    image; also returns the training images."""
     train, validation = [], []
     for groups in (positives, negatives):
         order = rng.permutation(len(groups))
         held = max(1, round(fraction * len(groups))) if len(groups) > 1 else 0
         validation += [groups[i] for i in order[:held]]
         train += [groups[i] for i in order[held:]]
-    validation = _concatenate(validation)
+    validation = _concatenate([windows for windows, _ in validation])
     if len(validation) > MAX_VALIDATION:
         keep = np.sort(rng.choice(len(validation), MAX_VALIDATION, replace=False))
         validation = validation.subset(torch.from_numpy(keep))
-    return _concatenate(train), validation
+    return (_concatenate([windows for windows, _ in train]), validation,
+            [source for _, source in train])
 
 
 def _concatenate(groups: list[Windows]) -> Windows:

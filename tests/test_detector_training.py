@@ -15,15 +15,24 @@ from digit_detector.geometry import (
     neighbour_distances,
 )
 from digit_detector.targets import RING_WEIGHT, blob_maps, box_mask
+from digit_detector.model import DetectorConfig, DigitDetector
 from digit_detector.training import (
     CROP,
+    HARD_PER_IMAGE,
+    MINING_EVERY,
     SCALE_JITTER,
     SHEAR,
     WIDTH_JITTER,
     WINDOW,
+    Source,
     Windows,
+    apply_output_gain,
     augment,
+    calibrated_loss,
     decoys,
+    hard_windows,
+    masked_mse,
+    page_targets,
     train_detector,
 )
 
@@ -107,9 +116,10 @@ def test_short_training_run_learns_geometry_and_writes_loadable_weights(tmp_path
     boxes = pd.concat(frames, ignore_index=True)
     steps = []
     detector, summary = train_detector(
-        boxes, [tmp_path / "text.png", tmp_path / "broken.png"], epochs=2, steps_per_epoch=3,
-        batch_size=8, progress=lambda epoch, total, message: steps.append(epoch))
-    assert steps == [1, 2] and summary.epochs_run == 2
+        boxes, [tmp_path / "text.png", tmp_path / "broken.png"], epochs=MINING_EVERY + 1,
+        steps_per_epoch=3, batch_size=8, patience=MINING_EVERY + 1,
+        progress=lambda epoch, total, message: steps.append(epoch))
+    assert steps == list(range(1, MINING_EVERY + 2)) and summary.epochs_run == MINING_EVERY + 1
     assert summary.images == 3 and summary.validation_windows > 0
     assert any("broken.png" in problem for problem in summary.problems)
     # the rendered pitch is the advance of one old-style figure, about 0.5 em = 13 px at 26 px
@@ -120,6 +130,77 @@ def test_short_training_run_learns_geometry_and_writes_loadable_weights(tmp_path
     assert len(detector.config.training_data_hash) == 64
     loaded = load_detector(save_detector(detector, tmp_path / "d.safetensors"))
     assert loaded.config == detector.config
+
+
+def test_page_targets_equal_blob_maps_of_the_whole_image():
+    rng = np.random.default_rng(0)
+    points = np.column_stack([rng.uniform(-3, 153, 40), rng.uniform(-3, 133, 40),
+                              rng.integers(0, 10, 40)]).astype(np.float32)
+    tiled = page_targets(points, 130, 150, sigma=1.5, tile=64)
+    whole = blob_maps(torch.from_numpy(points)[None], torch.ones(1, 40, dtype=bool), 130, 150,
+                      1.5)[0]
+    assert tiled.shape == (10, 130, 150)
+    assert torch.allclose(tiled, whole, atol=1e-3)  # blobs are cut at 4 sigma: exp(-8)
+    assert float(whole.max()) > 0.99
+
+
+def test_hard_windows_are_cut_where_the_detector_errs_most():
+    detector = DigitDetector(DetectorConfig())
+    for parameter in detector.parameters():
+        parameter.data.zero_()  # answers 0 everywhere: it errs only at the digits
+    points = np.array([[30.0, 30.0, 3], [90.0, 80.0, 7]], dtype=np.float32)
+    source = Source(np.zeros((120, 120), dtype=np.float32), np.ones((120, 120), np.float32),
+                    points)
+    windows = hard_windows(detector, [source, source])
+    assert len(windows) == 2 * HARD_PER_IMAGE
+    cell = CROP // 2
+    for first in (0, HARD_PER_IMAGE):
+        found = set()
+        for i in range(first, first + 2):  # the two worst cells hold the two digits
+            centre = windows.points[i][windows.valid[i]]
+            near = centre[(centre[:, :2] - WINDOW / 2).abs().max(dim=1).values <= cell / 2]
+            assert len(near) == 1
+            found.add(int(near[0, 2]))
+        assert found == {3, 7}
+    assert detector.training  # left in training mode for the optimiser loop
+
+
+def test_calibrated_loss_is_the_loss_at_the_best_output_gain():
+    torch.manual_seed(0)
+    detector = DigitDetector(DetectorConfig())
+    _, windows = _bars(6)
+    loss, gain = calibrated_loss(detector, windows, sigma=1.5)
+    assert detector.training
+
+    def loss_at(factor):
+        scaled = DigitDetector(detector.config)
+        scaled.load_state_dict(detector.state_dict())
+        apply_output_gain(scaled, factor)
+        offset = (WINDOW - CROP) // 2
+        images, masks = windows.tensors()
+        crop = slice(offset, offset + CROP)
+        points = windows.points.clone()
+        points[..., :2] -= offset
+        targets = blob_maps(points, windows.valid, CROP, CROP, 1.5)
+        with torch.no_grad():
+            output = scaled(images[..., crop, crop])
+        return float(masked_mse(output, targets, masks[..., crop, crop]))
+
+    assert gain > 0
+    assert loss == pytest.approx(loss_at(gain), rel=1e-4)
+    assert loss < loss_at(0.9 * gain) and loss < loss_at(1.1 * gain) and loss < loss_at(1.0)
+
+
+def test_output_gain_scales_the_maps_exactly():
+    torch.manual_seed(1)
+    detector = DigitDetector(DetectorConfig())
+    page = torch.rand(1, 1, 40, 50)
+    with torch.no_grad():
+        before = detector(page)
+        apply_output_gain(detector, 0.37)
+        after = detector(page)
+    assert float(before.abs().max()) > 0
+    assert torch.allclose(after, 0.37 * before, atol=1e-6)
 
 
 def _bars(n, vertical=False):

@@ -3,15 +3,17 @@
 Each training image is brought to the working scale, cut into windows around its labelled
 digits and (fully labelled images) at random inked places; digit-free images give windows at
 random inked places, cut at several scales. The network learns by masked mean squared error to
-draw a unit Gaussian blob at every digit centre; a running average of its weights is what gets
-validated and kept. Because the network is bias-free, its output scales with its last layer:
-each epoch is validated at the output gain that fits the validation targets best, and the kept
-weights carry that gain, so that a map value of 1 means a full blob on unaugmented pages. Windows are augmented on the fly (affine warp
+draw a unit Gaussian blob at every digit centre. Windows are augmented on the fly (affine warp
 with a digit-size change of 0.7-1.4x, ink weight and contrast, erosion, blur, noise), and every
-batch also holds decoys: digits far too small, far too large or turned by 90 degrees, whose
-target is empty. The detector thus tolerates the error of the cheap scale estimate yet stays
-silent at wrong scales and rotations. A validation split by image drives early stopping; the
-best epoch's weights are kept.
+batch also holds decoys (digits far too small, far too large or turned by 90 degrees, whose
+target is empty) and hard windows (where the current weights err most on the training images).
+The detector thus tolerates the error of the cheap scale estimate yet stays silent at wrong
+scales and rotations.
+
+A running average of the weights is what gets validated and kept. Because the network is
+bias-free, its output scales with its last layer: each epoch is validated at the output gain
+that fits the validation targets best, and the kept weights carry that gain. A validation split
+by image drives early stopping; the best epoch's weights are kept.
 """
 
 from __future__ import annotations
@@ -226,16 +228,8 @@ def train_detector(
     for epoch in range(1, epochs + 1):
         total = 0.0
         for _ in range(steps_per_epoch):
-            batch = train.subset(torch.randint(len(train), (batch_size,), generator=generator))
-            images, masks, targets = augment(batch, config.blob_sigma_px, generator)
-            decoy_count = max(1, round(DECOY_SHARE * batch_size))
-            parts = [(images, masks, targets), decoys(train.subset(torch.randint(
-                len(train), (decoy_count,), generator=generator)), generator)]
-            if len(hard):
-                parts.append(augment(hard.subset(torch.randint(
-                    len(hard), (max(1, round(HARD_SHARE * batch_size)),), generator=generator)),
-                    config.blob_sigma_px, generator))
-            images, masks, targets = (torch.cat(part) for part in zip(*parts, strict=True))
+            images, masks, targets = _training_batch(train, hard, batch_size,
+                                                     config.blob_sigma_px, generator)
             loss = masked_mse(detector(images), targets, masks)
             optimizer.zero_grad()
             loss.backward()
@@ -269,6 +263,21 @@ def train_detector(
         validation_losses=validation_losses, stopped_early=epoch < epochs,
         seconds=time.perf_counter() - started, problems=problems)
     return average, summary
+
+
+def _training_batch(train: Windows, hard: Windows, size: int, sigma: float,
+                    generator: torch.Generator):
+    """Images, masks and targets of one step: ``size`` augmented training windows, then
+    decoys (``DECOY_SHARE``) and augmented hard windows (``HARD_SHARE``, once there are any)."""
+    def draw(windows, share):
+        count = size if share is None else max(1, round(share * size))
+        return windows.subset(torch.randint(len(windows), (count,), generator=generator))
+
+    parts = [augment(draw(train, None), sigma, generator)]
+    parts.append(decoys(draw(train, DECOY_SHARE), generator))
+    if len(hard):
+        parts.append(augment(draw(hard, HARD_SHARE), sigma, generator))
+    return tuple(torch.cat(part) for part in zip(*parts, strict=True))
 
 
 def _update_average(average: DigitDetector, detector: DigitDetector) -> None:

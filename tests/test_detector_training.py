@@ -14,8 +14,8 @@ from digit_detector.geometry import (
     image_digit_height,
     neighbour_distances,
 )
-from digit_detector.targets import RING_WEIGHT, blob_maps, box_mask
 from digit_detector.model import DetectorConfig, DigitDetector
+from digit_detector.targets import RING_WEIGHT, blob_maps, box_mask
 from digit_detector.training import (
     CROP,
     HARD_PER_IMAGE,

@@ -289,7 +289,7 @@ def _update_average(average: DigitDetector, detector: DigitDetector) -> None:
 
 def hard_windows(detector: DigitDetector, sources: Sequence[Source]) -> Windows:
     """The windows of ``sources`` where ``detector`` errs most: per image the HARD_PER_IMAGE
-    CROP/2-sized cells of largest masked squared error (weighted as in :func:`masked_mse`)."""
+    CROP/2-sized cells of largest masked squared error (weighted by :func:`loss_weights`)."""
     sigma = detector.config.blob_sigma_px
     groups = []
     detector.eval()
@@ -297,8 +297,9 @@ def hard_windows(detector: DigitDetector, sources: Sequence[Source]) -> Windows:
         for source in sources:
             output = detector(torch.from_numpy(source.ink)[None, None])[0]
             target = page_targets(source.points, *source.ink.shape, sigma)
-            error = ((output - target) ** 2 * (1 + BLOB_WEIGHT * target)).sum(0)
-            cells, columns = _cell_sums(error.numpy() * source.mask)
+            weight = loss_weights(target, torch.from_numpy(source.mask)[None])
+            error = ((output - target) ** 2 * weight).sum(0)
+            cells, columns = _cell_sums(error.numpy())
             worst = np.argsort(cells.ravel())[::-1][:HARD_PER_IMAGE]
             groups.append(source.windows(_cell_centres(worst, columns)))
     detector.train()
@@ -325,10 +326,13 @@ def page_targets(points: np.ndarray, height: int, width: int, sigma: float,
 
 
 def masked_mse(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Squared error weighted by ``mask`` (B, 1, h, w) and by ``1 + BLOB_WEIGHT * target``,
-    normalised by the sum of the mask."""
-    weight = mask * (1 + BLOB_WEIGHT * target)
-    return ((output - target) ** 2 * weight).sum() / mask.sum().clamp_min(1.0)
+    """Squared error weighted by :func:`loss_weights`, normalised by the sum of the mask."""
+    return ((output - target) ** 2 * loss_weights(target, mask)).sum() / mask.sum().clamp_min(1.0)
+
+
+def loss_weights(target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-pixel loss weights: ``mask`` (..., 1, h, w) times ``1 + BLOB_WEIGHT * target``."""
+    return mask * (1 + BLOB_WEIGHT * target)
 
 
 def calibrated_loss(detector: DigitDetector, windows: Windows,
@@ -351,7 +355,7 @@ def calibrated_loss(detector: DigitDetector, windows: Windows,
             images, masks = batch.tensors()
             images, masks, targets = _crop(images, masks, batch.points, batch.valid, sigma)
             output = detector(images)
-            weight = masks * (1 + BLOB_WEIGHT * targets)
+            weight = loss_weights(targets, masks)
             sums += torch.stack([(weight * output * targets).sum(), (weight * output**2).sum(),
                                  (weight * targets**2).sum(), masks.sum()]).double()
     detector.train()

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from digit_detector.inference import DEFAULT_THRESHOLD
+
 PAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
 
 
@@ -66,7 +68,7 @@ weights_option = click.option(
     "--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Detector weight file (.safetensors); default: the weights shipped with the tool.")
 threshold_option = click.option(
-    "--threshold", type=click.FloatRange(0, None, min_open=True), default=0.5,
+    "--threshold", type=click.FloatRange(0, None, min_open=True), default=DEFAULT_THRESHOLD,
     show_default=True,
     help="Minimum strength of a detected digit (a clearly printed digit reaches about 1).")
 quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -5,7 +5,7 @@ the median height of the page's glyph-like connected ink components (cheap, any 
 within 20 % of the truth on most synthetic pages, within 0.7-1.4x on nearly all). The detector
 is trained to tolerate that error (``digit_detector.training.SCALE_JITTER``); page inference
 (:func:`digit_detector.detect`) also tries a smaller scale, as the estimate errs mostly towards
-too large ones. The rotation (0, +90, -90 degrees) is the one whose ink-rich crops show the
+too large ones. The rotation (0, +90, -90 degrees) is the one whose inked crops show the
 most digit pairs one pitch apart; the detector is trained to stay silent on turned digits.
 """
 
@@ -24,6 +24,11 @@ ANALYSIS_SIDE = 1600
 CROP_SIDE = 64
 """Side of one analysis crop at the estimated working scale, px (about 7 digit heights)."""
 CROPS = 10
+INKED_SHARE = 0.02
+"""Windows with less ink than this share of the inkiest window's count as blank."""
+UNTURNABLE_DIGITS = (2, 3, 4, 5, 7)
+"""Digits that read as no digit upside down (0, 1 and 8 read as themselves, 6 and 9 as each
+other): their pairs tell a page turned by +90 degrees from one turned by -90."""
 UPRIGHT_PREFERENCE = 3.0
 """A turned page must respond this many times more strongly than upright to be turned."""
 
@@ -159,7 +164,7 @@ def choose_scale_and_rotation(
 
     For every candidate rotation among ``ROTATIONS`` the scale comes from the glyph height of
     the page turned that way (:func:`estimate_scale`; the detector tolerates 0.7-1.4x errors),
-    and the rotation whose ink-rich crops show the most digit pairs (see :func:`_response`)
+    and the rotation whose inked crops show the most digit pairs (see :func:`_response`)
     wins; upright gets ``UPRIGHT_PREFERENCE`` times its score, as most pages are upright.
     """
     candidates = ROTATIONS if rotation is None else (rotation,)
@@ -170,7 +175,7 @@ def choose_scale_and_rotation(
         turned = np.rot90(grey, k=turn // 90)
         scales[turn] = estimate_scale(turned, detector) if scale is None else scale
         if len(candidates) > 1:
-            boxes = _ink_rich_boxes(turned, scales[turn], detector.config.digit_height_px)
+            boxes = _inked_boxes(turned, scales[turn], detector.config.digit_height_px)
             scores[turn] = _response(turned, detector, boxes, scales[turn])
             scores[turn] *= UPRIGHT_PREFERENCE if turn == 0 else 1.0
     best = max(scores, key=scores.get) if scores else candidates[0]
@@ -179,12 +184,15 @@ def choose_scale_and_rotation(
 
 def _response(grey, detector, boxes, scale) -> float:
     """Confidently seen digit pairs (:func:`count_digit_pairs`) on the page crops ``boxes``
-    at one scale."""
+    at one scale, plus the pairs among ``UNTURNABLE_DIGITS`` alone: a page upside down still
+    shows pairs of 0, 1, 6, 8 and 9, but hardly any of the others."""
     config = detector.config
     crops = [page_ink(grey[y0:y1, x0:x1], scale, config.digit_height_px)
              for y0, y1, x0, x1 in boxes]
     with torch.no_grad():
-        return float(maps_digit_pairs(detector(_stack(crops)), config))
+        maps = detector(_stack(crops))
+    return float(maps_digit_pairs(maps, config)
+                 + maps_digit_pairs(maps[:, list(UNTURNABLE_DIGITS)], config))
 
 
 def maps_digit_pairs(maps: torch.Tensor, config) -> int:
@@ -244,11 +252,14 @@ def _paired_peaks(peaks: np.ndarray, pitch_px: float, height_px: float) -> int:
     return int((peaks & neighbour).sum())
 
 
-def _ink_rich_boxes(grey: np.ndarray, scale: float, digit_height_px: float):
-    """Page-px boxes (y0, y1, x0, x1) of ``CROPS`` square windows of typical ink density.
+def _inked_boxes(grey: np.ndarray, scale: float, digit_height_px: float):
+    """Page-px boxes (y0, y1, x0, x1) of ``CROPS`` square windows spread over the inked ones.
 
-    The windows are spread evenly over the ink ranks of the upper half of the inked windows:
-    the very inkiest are headings, rules and ornaments rather than the numbers of a table.
+    The windows are spread evenly over the ink ranks of all windows holding at least
+    ``INKED_SHARE`` of the inkiest one's ink: the very inkiest are headings, rules, ornaments
+    and running text, while a table's numbers are often sparser. (Spreading over the upper
+    half of the ranks only turned 13 of 18 turned synthetic table pages right, this 16, at the
+    same cost and with all 150 upright ones still upright.)
     """
     side = min(int(round(CROP_SIDE / scale)), *grey.shape)
     ink = page_ink(grey, scale, digit_height_px)
@@ -256,7 +267,7 @@ def _ink_rich_boxes(grey: np.ndarray, scale: float, digit_height_px: float):
     rows, cols = max(1, ink.shape[0] // cell), max(1, ink.shape[1] // cell)
     sums = ink[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).sum(axis=(1, 3))
     ranked = np.argsort(sums, axis=None)[::-1]
-    inked = ranked[: max(1, int(np.count_nonzero(sums)) // 2)]
+    inked = ranked[: max(1, int(np.count_nonzero(sums > INKED_SHARE * sums.max())))]
     order = inked[np.unique(np.linspace(0, len(inked) - 1, CROPS).round().astype(int))]
     boxes = []
     for index in order:

@@ -45,6 +45,24 @@ def test_detect_writes_overlay_and_csv_and_skips_bad_pages(tmp_path, weights):
     assert (out / "page_rgba.digits.csv").is_file()
 
 
+def test_detect_defaults_match_the_library(tmp_path):
+    """Without options, the command writes exactly what ``detect`` finds with the shipped
+    weights and its default threshold."""
+    from digit_detector import detect
+
+    grey, _ = render_table(rows=6)
+    Image.fromarray(grey).save(tmp_path / "page.png")
+    result = CliRunner().invoke(main, ["detect", str(tmp_path / "page.png"), "-o",
+                                       str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(tmp_path / "out" / "page.digits.csv")
+    expected = detect(grey, load_detector()).digits
+    assert len(expected) > 20
+    pd.testing.assert_frame_equal(written[["digit", "x", "y"]],
+                                  expected[["digit", "x", "y"]].reset_index(drop=True),
+                                  check_dtype=False, atol=0.01)
+
+
 def test_detect_fails_cleanly_when_nothing_is_readable(tmp_path, weights):
     (tmp_path / "empty.png").write_bytes(b"")
     result = CliRunner().invoke(main, ["detect", str(tmp_path / "empty.png"), "-o",

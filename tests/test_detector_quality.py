@@ -11,7 +11,12 @@ from test_detector_fixtures import render_table, render_text
 
 from digit_detector import detect, load_detector, load_page
 from digit_detector.evaluation import match_digits
-from digit_detector.prepare import choose_scale_and_rotation, maps_digit_pairs
+from digit_detector.prepare import (
+    _inked_boxes,
+    choose_scale_and_rotation,
+    estimate_scale,
+    maps_digit_pairs,
+)
 
 REAL = Path(__file__).parents[2] / "shared" / "data" / "real"
 
@@ -65,6 +70,17 @@ def test_turned_page_is_recognised_as_turned(detector, turns):
     grey, _ = render_table(rows=14, seed=13, size=24)
     detection = detect(np.ascontiguousarray(np.rot90(grey, k=turns)), detector)
     assert detection.prepared.rotation == -90 * turns  # turned back upright
+
+
+def test_rotation_crops_reach_a_table_below_denser_text(detector):
+    # the rotation is judged on a few crops of the page; a table's numbers hold less ink than
+    # running text, and crops taken only from the inkiest windows all landed in the prose
+    table, _ = render_table(rows=14, seed=13, size=24, width=500, words=False)
+    prose = render_text(seed=3, size=24, lines=14, width=500)
+    page = np.vstack([prose, table])
+    scale = estimate_scale(page, detector)
+    boxes = _inked_boxes(page, scale, detector.config.digit_height_px)
+    assert sum(y0 >= prose.shape[0] for y0, _, _, _ in boxes) >= 2
 
 
 def test_text_page_gives_few_detections(detector):

@@ -105,7 +105,7 @@ def train_detector_command(annotations_path, output, negatives, epochs, steps_pe
     safetensors.
 
     Reproduce the shipped weights (from the repository root, the real non-table pages beside
-    it; about 55 minutes; one thread gives bit-identical weights) with:
+    it; about 70 minutes; one thread gives bit-identical weights) with:
 
     \b
         tables synth /tmp/detector-train --pages 160 --seed 1 --typefaces train

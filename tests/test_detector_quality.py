@@ -58,11 +58,11 @@ def test_figures_tall_for_their_text_get_a_smaller_scale(detector):
     ideal = ideal_scale(boxes, detector)
     estimated, _ = choose_scale_and_rotation(page, detector)
     assert estimated / ideal > 1.4
-    assert match_digits(detect(page, detector, scale=estimated, rotation=0).digits,
-                        boxes).f1 < 0.5
+    at_estimate = match_digits(detect(page, detector, scale=estimated, rotation=0).digits,
+                               boxes).f1
     detection = detect(page, detector)
     assert 0.75 <= detection.prepared.scale / ideal <= 1.3
-    assert match_digits(detection.digits, boxes).f1 >= 0.8
+    assert match_digits(detection.digits, boxes).f1 >= max(0.9, at_estimate)
 
 
 @pytest.mark.parametrize("turns", [1, -1])

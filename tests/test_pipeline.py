@@ -168,7 +168,7 @@ def test_pixel_level_explanation_conserves(corpus, tmp_path):
     from PIL import Image
 
     crops = []
-    for n, page in enumerate(sorted(corpus.glob("*.jpg"))[1:3]):
+    for n, page in enumerate(sorted(corpus.glob("*.jpg"))[2:4]):  # two table pages
         grey = load_page(page)
         rows, cols = np.nonzero(grey < 128)
         top, left = int(np.median(rows)) - 90, int(np.median(cols)) - 120
@@ -187,7 +187,8 @@ def test_pixel_level_explanation_conserves(corpus, tmp_path):
 
 def test_report_shows_only_the_best_matches_it_is_asked_for(corpus, results, tmp_path):
     out, _ = results
-    options = SimilarityOptions(min_score=0.0, top_k=2, explain=False, report_matches=1)
+    # every page's two best matches, however weak: more than one pair to choose from
+    options = SimilarityOptions(min_score=-1.0, top_k=2, explain=False, report_matches=1)
     run_similarity(corpus, out, options)
     html = (out / "report.html").read_text(encoding="utf-8")
     assert html.count('<article class="match"') == 1

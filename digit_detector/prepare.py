@@ -31,6 +31,9 @@ UNTURNABLE_DIGITS = (2, 3, 4, 5, 7)
 other): their pairs tell a page turned by +90 degrees from one turned by -90."""
 UPRIGHT_PREFERENCE = 3.0
 """A turned page must respond this many times more strongly than upright to be turned."""
+MIN_TURNED_EVIDENCE = 3
+"""...and at least this strongly (see :func:`_response`): one stray pair on crops that missed
+an upright table turned it (1 of 150 upright held-out table pages)."""
 
 
 @dataclasses.dataclass
@@ -165,7 +168,8 @@ def choose_scale_and_rotation(
     For every candidate rotation among ``ROTATIONS`` the scale comes from the glyph height of
     the page turned that way (:func:`estimate_scale`; the detector tolerates 0.7-1.4x errors),
     and the rotation whose inked crops show the most digit pairs (see :func:`_response`)
-    wins; upright gets ``UPRIGHT_PREFERENCE`` times its score, as most pages are upright.
+    wins; upright gets ``UPRIGHT_PREFERENCE`` times its score, as most pages are upright, and a
+    turn scoring under ``MIN_TURNED_EVIDENCE`` does not count.
     """
     candidates = ROTATIONS if rotation is None else (rotation,)
     if len(candidates) == 1 and scale is not None:
@@ -177,7 +181,10 @@ def choose_scale_and_rotation(
         if len(candidates) > 1:
             boxes = _inked_boxes(turned, scales[turn], detector.config.digit_height_px)
             scores[turn] = _response(turned, detector, boxes, scales[turn])
-            scores[turn] *= UPRIGHT_PREFERENCE if turn == 0 else 1.0
+            if turn == 0:
+                scores[turn] *= UPRIGHT_PREFERENCE
+            elif scores[turn] < MIN_TURNED_EVIDENCE:
+                scores[turn] = 0.0
     best = max(scores, key=scores.get) if scores else candidates[0]
     return scales[best], best
 

@@ -128,3 +128,25 @@ def test_scale_evidence_is_pairs_times_mean_peak_height():
     maps[3, 30, 5] = 0.6  # a lone peak lowers the mean only
     assert maps_scale_evidence(maps, config) == pytest.approx(2 * 0.75)
     assert maps_scale_evidence(torch.zeros(10, 40, 60), config) == 0.0
+
+
+@pytest.mark.parametrize(("scores", "chosen"), [
+    ({0: 0, 90: 1, -90: 0}, 0),  # one stray pair is no evidence
+    ({0: 0, 90: 3, -90: 0}, 90),
+    ({0: 2, 90: 5, -90: 0}, 0),  # a turn must beat three times the upright score
+    ({0: 2, 90: 0, -90: 7}, -90),
+])
+def test_rotation_rule(monkeypatch, scores, chosen):
+    import digit_detector.prepare as prepare
+
+    page = np.full((60, 80), 255, np.uint8)
+    page[0, 0] = 0  # marks the top-left corner, so each turn is known by where it went
+
+    def response(grey, detector, boxes, scale):
+        if grey.shape == page.shape:
+            return scores[0]
+        return scores[90] if grey[-1, 0] == 0 else scores[-90]
+
+    monkeypatch.setattr(prepare, "_response", response)
+    _, rotation = prepare.choose_scale_and_rotation(page, random_detector())
+    assert rotation == chosen

@@ -271,8 +271,8 @@ def _inked_boxes(grey: np.ndarray, scale: float, digit_height_px: float):
     side = min(int(round(CROP_SIDE / scale)), *grey.shape)
     ink = page_ink(grey, scale, digit_height_px)
     cell = max(1, round(side * scale))
-    rows, cols = max(1, ink.shape[0] // cell), max(1, ink.shape[1] // cell)
-    sums = ink[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+    sums = cell_sums(ink, cell)
+    cols = sums.shape[1]
     ranked = np.argsort(sums, axis=None)[::-1]
     inked = ranked[: max(1, int(np.count_nonzero(sums > INKED_SHARE * sums.max())))]
     order = inked[np.unique(np.linspace(0, len(inked) - 1, CROPS).round().astype(int))]
@@ -283,6 +283,16 @@ def _inked_boxes(grey: np.ndarray, scale: float, digit_height_px: float):
         x0 = min(int(col * cell / scale), grey.shape[1] - side)
         boxes.append((y0, y0 + side, x0, x0 + side))
     return boxes
+
+
+def cell_sums(values: np.ndarray, cell: int) -> np.ndarray:
+    """Sums of ``values`` (h, w) over ``cell`` x ``cell`` cells, (rows, columns): the cells
+    that fit, at least one each way (zero-padded when the image is smaller than a cell)."""
+    rows, columns = max(1, values.shape[0] // cell), max(1, values.shape[1] // cell)
+    cropped = np.zeros((rows * cell, columns * cell), dtype=values.dtype)
+    part = values[: rows * cell, : columns * cell]
+    cropped[: part.shape[0], : part.shape[1]] = part
+    return cropped.reshape(rows, cell, columns, cell).sum(axis=(1, 3))
 
 
 def _stack(crops) -> torch.Tensor:

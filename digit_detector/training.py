@@ -40,7 +40,7 @@ from digit_detector.geometry import (
 )
 from digit_detector.model import DetectorConfig, DigitDetector
 from digit_detector.page import PageReadError, load_page
-from digit_detector.prepare import glyph_height, page_ink
+from digit_detector.prepare import cell_sums, glyph_height, page_ink
 from digit_detector.targets import blob_maps, box_mask
 
 WINDOW = 72
@@ -299,9 +299,9 @@ def hard_windows(detector: DigitDetector, sources: Sequence[Source]) -> Windows:
             target = page_targets(source.points, *source.ink.shape, sigma)
             weight = loss_weights(target, torch.from_numpy(source.mask)[None])
             error = ((output - target) ** 2 * weight).sum(0)
-            cells, columns = _cell_sums(error.numpy())
+            cells = cell_sums(error.numpy(), CROP // 2)
             worst = np.argsort(cells.ravel())[::-1][:HARD_PER_IMAGE]
-            groups.append(source.windows(_cell_centres(worst, columns)))
+            groups.append(source.windows(_cell_centres(worst, cells.shape[1])))
     detector.train()
     return _concatenate(groups)
 
@@ -535,22 +535,12 @@ def _negative_sources(paths, config, ratio, per_image, rng, problems):
 def _inked_centres(ink: np.ndarray, count: int, rng) -> np.ndarray:
     """Centres (x, y) px of up to ``count`` distinct CROP/2-sized cells of ``ink`` holding ink
     (any cells when none does), drawn at random."""
-    sums, columns = _cell_sums(ink)
+    sums = cell_sums(ink, CROP // 2)
     inked = np.flatnonzero(sums.ravel() > 0)
     if len(inked) == 0:
         inked = np.arange(sums.size)
     chosen = rng.choice(inked, size=min(count, len(inked)), replace=False)
-    return _cell_centres(chosen, columns)
-
-
-def _cell_sums(values: np.ndarray) -> tuple[np.ndarray, int]:
-    """Sums of ``values`` (h, w) over CROP/2-sized cells (rows, columns), and the columns."""
-    cell = CROP // 2
-    rows, columns = max(1, values.shape[0] // cell), max(1, values.shape[1] // cell)
-    cropped = np.zeros((rows * cell, columns * cell), dtype=values.dtype)
-    part = values[: rows * cell, : columns * cell]
-    cropped[: part.shape[0], : part.shape[1]] = part
-    return cropped.reshape(rows, cell, columns, cell).sum(axis=(1, 3)), columns
+    return _cell_centres(chosen, sums.shape[1])
 
 
 def _cell_centres(cells: np.ndarray, columns: int) -> np.ndarray:

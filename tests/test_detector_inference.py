@@ -8,7 +8,13 @@ from test_detector_fixtures import render_table
 
 from digit_detector import DigitDetector, digit_maps, find_digits, prepare_page
 from digit_detector.model import DetectorConfig
-from digit_detector.prepare import count_digit_pairs, glyph_height, maps_scale_evidence, page_ink
+from digit_detector.prepare import (
+    cell_sums,
+    count_digit_pairs,
+    glyph_height,
+    maps_scale_evidence,
+    page_ink,
+)
 
 
 def random_detector(seed=0):
@@ -150,3 +156,11 @@ def test_rotation_rule(monkeypatch, scores, chosen):
     monkeypatch.setattr(prepare, "_response", response)
     _, rotation = prepare.choose_scale_and_rotation(page, random_detector())
     assert rotation == chosen
+
+
+def test_cell_sums_known_values():
+    values = np.arange(35, dtype=np.float32).reshape(5, 7)
+    sums = cell_sums(values, 3)  # one whole cell down, two across; the rest is left out
+    assert sums.tolist() == [[0 + 1 + 2 + 7 + 8 + 9 + 14 + 15 + 16, 3 + 4 + 5 + 10 + 11 + 12
+                              + 17 + 18 + 19]]
+    assert cell_sums(values, 8).tolist() == [[values.sum()]]  # smaller than a cell: padded

@@ -16,17 +16,9 @@ from safetensors.torch import save_file
 from digit_detector.model import DetectorConfig, DigitDetector
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "default.safetensors"
-"""Shipped weights, made from the repository root (the real non-table pages beside it) with::
-
-    tables synth /tmp/detector-train --pages 160 --seed 1 --typefaces train
-    OMP_NUM_THREADS=1 tables train-detector /tmp/detector-train \
-        --negatives ../shared/data/real/nontable --epochs 60 --steps-per-epoch 120 \
-        --patience 12 -o digit_detector/weights/default.safetensors
-
-(160 synthetic pages in the training typefaces only, fully labelled, plus the 12 real
-non-table pages; seed 0, at most 60 epochs of 120 batches, stopping after 12 without a better
-validation loss; about 20 minutes on this project's 2-core machine. One thread makes the
-weights bit-identical to the shipped ones.)"""
+"""Shipped weights: synthetic pages in the training typefaces only, plus the real non-table
+pages as negatives. The commands that reproduce them bit for bit are in the README ("The
+detector's default weights") and in ``tables train-detector --help``."""
 CONFIG_KEY = "digit_detector_config"
 FORMAT_KEY = "format"
 FORMAT_VALUE = "sphaera-digit-detector/1"

@@ -1,6 +1,8 @@
 """The train-detector, detect and evaluate detection commands, end to end on small inputs."""
 
 import json
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -106,3 +108,18 @@ def test_evaluate_detection_json(tmp_path, corpus, weights):
 def test_evaluate_detection_needs_ground_truth(tmp_path, weights):
     result = CliRunner().invoke(main, ["evaluate", "detection", str(tmp_path)])
     assert result.exit_code != 0 and "no truth/pages.csv" in result.output
+
+
+def _recipe(text: str) -> list[str]:
+    """The two shell commands of the default-weights recipe in ``text``, blanks normalised."""
+    joined = " ".join(text.replace("\\", " ").split())
+    return [re.search(pattern, joined).group(0) for pattern in (
+        r"tables synth /tmp/detector-train .*?--typefaces train",
+        r"OMP_NUM_THREADS=1 tables train-detector .*?default\.safetensors")]
+
+
+def test_readme_and_help_give_the_same_default_weights_recipe():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    shown = CliRunner().invoke(main, ["train-detector", "--help"], terminal_width=200)
+    assert shown.exit_code == 0
+    assert _recipe(readme) == _recipe(shown.output)

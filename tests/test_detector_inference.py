@@ -9,9 +9,11 @@ from test_detector_fixtures import render_table
 from digit_detector import DigitDetector, digit_maps, find_digits, prepare_page
 from digit_detector.model import DetectorConfig
 from digit_detector.prepare import (
+    INK_GAMMA,
     cell_sums,
     count_digit_pairs,
     glyph_height,
+    inference_ink,
     maps_scale_evidence,
     page_ink,
 )
@@ -51,6 +53,22 @@ def test_page_ink_is_zero_on_uneven_paper_and_high_on_ink():
     paper[95:117, 95:108] = False
     paper[295:317, 195:208] = False
     assert ink[paper].max() == 0.0
+
+
+def test_the_detector_reads_faint_strokes_lifted_and_paper_and_full_ink_unchanged():
+    grey = np.full((120, 160), 230, np.uint8)
+    grey[20:60, 20:40] = 20  # a block of full ink
+    grey[20:40, 60:62] = 150  # a hairline, faint after normalisation
+    plain = page_ink(grey, 1.0, 12.0)
+    read = inference_ink(grey, 1.0, 12.0)
+    assert read.dtype == np.float32
+    faint = plain[25, 60]
+    assert 0.1 < faint < 0.9 and read[25, 60] == pytest.approx(faint**INK_GAMMA, rel=1e-6)
+    assert read[25, 60] > faint + 0.03
+    np.testing.assert_array_equal(read[plain == 0], 0.0)
+    np.testing.assert_array_equal(read[plain == 1], 1.0)
+    prepared = prepare_page(grey, random_detector(), scale=1.0, rotation=0)
+    np.testing.assert_array_equal(prepared.image[0, 0].numpy(), read)
 
 
 def test_tiled_maps_equal_one_pass_and_skip_blank_tiles():

@@ -105,13 +105,13 @@ def train_detector_command(annotations_path, output, negatives, epochs, steps_pe
     safetensors.
 
     Reproduce the shipped weights (from the repository root, the real non-table pages beside
-    it; about 70 minutes; one thread gives bit-identical weights) with:
+    it; about 2 hours; one thread gives bit-identical weights) with:
 
     \b
         tables synth /tmp/detector-train --pages 160 --seed 1 --typefaces train
         OMP_NUM_THREADS=1 tables train-detector /tmp/detector-train \\
             --negatives ../shared/data/real/nontable \\
-            --epochs 80 --steps-per-epoch 120 --patience 12 \\
+            --epochs 120 --steps-per-epoch 120 --patience 12 \\
             -o digit_detector/weights/default.safetensors
     """
     import annotations

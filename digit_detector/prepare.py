@@ -70,6 +70,19 @@ class PreparedPage:
         page_y = (y + 0.5) * height / scaled_h - 0.5
         return page_x, page_y
 
+    def to_working_coords(self, page_x, page_y) -> tuple[np.ndarray, np.ndarray]:
+        """Map page pixel coordinates to the upright working image: the inverse of
+        :meth:`to_page_coords`."""
+        height, width = self.page_shape
+        scaled_h, scaled_w = _scaled_shape(self.page_shape, self.scale)
+        x = (np.asarray(page_x, dtype=np.float64) + 0.5) * scaled_w / width - 0.5
+        y = (np.asarray(page_y, dtype=np.float64) + 0.5) * scaled_h / height - 0.5
+        if self.rotation == 90:
+            x, y = y, scaled_w - 1 - x
+        elif self.rotation == -90:
+            x, y = scaled_h - 1 - y, x
+        return x, y
+
 
 def prepare_page(
     grey: np.ndarray,

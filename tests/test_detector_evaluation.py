@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from digit_detector.evaluation import (
     MatchCounts,
@@ -10,10 +11,14 @@ from digit_detector.evaluation import (
     detected_bigrams,
     histogram_correlation,
     match_digits,
+    page_bigrams,
     scale_ratio,
     summarise,
     true_bigrams,
 )
+from digit_detector.geometry import class_height_ratios, image_digit_height
+from digit_detector.model import DetectorConfig
+from digit_detector.prepare import PreparedPage
 
 TRUTH = pd.DataFrame({
     "x0": [0, 10, 50, 60], "y0": [0, 0, 0, 0], "x1": [8, 18, 58, 68], "y1": [12, 12, 12, 12],
@@ -49,6 +54,28 @@ def test_bigram_histograms():
     np.testing.assert_array_equal(detected_bigrams(found, pitch=10, height=12), expected)
     assert histogram_correlation(expected, expected) == pytest.approx(1.0)
     assert np.isnan(histogram_correlation(np.zeros(100), expected))
+
+
+def test_true_digits_pair_up_into_the_true_histogram_on_every_synthetic_table(synthetic_corpus):
+    """Perfect detections score correlation 1: the pairing holds old-style figures (eb-garamond)
+    and a table printed sideways, read upright at the page's true working scale."""
+    pages = pd.read_csv(synthetic_corpus / "truth" / "pages.csv")
+    digits = pd.read_csv(synthetic_corpus / "truth" / "digits.csv")
+    ratios = class_height_ratios(digits)
+    config = DetectorConfig(digit_pitch_px=6.5)  # the shipped weights' pitch
+    tables = pages[pages.kind == "table"]
+    assert (tables.rotation != 0).any()
+    for page in tables.itertuples():
+        truth = digits[digits.page_id == page.page_id]
+        upright = truth.rename(columns={"x0": "y0", "y0": "x0", "x1": "y1", "y1": "x1"}) \
+            if page.rotation else truth
+        scale = config.digit_height_px / image_digit_height(upright, ratios)
+        prepared = PreparedPage(torch.zeros(1, 1, 1, 1), scale, -page.rotation,
+                                (page.height, page.width))
+        centres = pd.DataFrame({"x": (truth.x0 + truth.x1 - 1) / 2,
+                                "y": (truth.y0 + truth.y1 - 1) / 2, "digit": truth.digit})
+        np.testing.assert_array_equal(page_bigrams(centres, prepared, config),
+                                      true_bigrams(truth), err_msg=page.page_id)
 
 
 def test_summary_and_density():

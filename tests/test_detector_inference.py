@@ -38,6 +38,9 @@ def test_working_coordinates_map_back_to_the_page(scale, rotation):
     x, y = prepared.to_page_coords((xs * weights).sum() / weights.sum(),
                                    (ys * weights).sum() / weights.sum())
     assert abs(x - 122.5) < 0.6 and abs(y - 52.5) < 0.6
+    back_x, back_y = prepared.to_working_coords(x, y)
+    assert back_x == pytest.approx((xs * weights).sum() / weights.sum())
+    assert back_y == pytest.approx((ys * weights).sum() / weights.sum())
 
 
 def test_page_ink_is_zero_on_uneven_paper_and_high_on_ink():

@@ -3,8 +3,13 @@
 For every ordered digit pair (j, k) the network asks, at every pixel x of the working-scale page,
 "is there a digit j at x AND a digit k one digit pitch to its right?":
 
-    a_jk(x) = max_tau min(a_j(x), a_k(x + tau))          tau in a few shifts around the pitch
+    a_jk(x) = max_tau min(a_j(x), a_k(x + tau))          tau in a few offsets (dx, dy)
     phi_jk  = sum_x gate(a_jk(x) - t) / unit             t: activation threshold
+
+The offsets step about one pitch to the right (the paper's horizontal shifts) and, unlike the
+paper, also a little up and down: old-style figures, the rule in early-modern print, hang 3 4 5
+7 9 below the line and raise 6 8 above it, so the centre of the next digit of a number can sit
+up to half a digit height higher or lower than that of the one before.
 
 ``phi`` (100 values, index ``10 * j + k``) is a translation-invariant bigram count: ``unit`` is
 the mass that one ideal detector blob leaves after the threshold, so a clean page with n
@@ -12,7 +17,7 @@ occurrences of "jk" gives phi_jk close to n.
 
 Why a sparse implementation: ``min`` can only exceed the threshold where ``a_j(x) > t``, and the
 detector's maps are near zero almost everywhere. The head therefore gathers the few "active"
-pixels (any map above t) and computes the pairs there, instead of 100 full-page maps per shift.
+pixels (any map above t) and computes the pairs there, instead of 100 full-page maps per offset.
 The result equals the dense formula exactly (tests compare with a dense reference).
 
 Relevance (BiLRP) through the head: ``min`` and ``max`` are winner-take-all under gradient x
@@ -35,14 +40,16 @@ N_BIGRAMS = N_DIGITS * N_DIGITS
 BIGRAM_LABELS = tuple(f"{j}{k}" for j in range(N_DIGITS) for k in range(N_DIGITS))
 
 
-def bigram_shifts(digit_pitch_px: float, factors=(0.8, 1.0, 1.2)) -> tuple[int, ...]:
-    """Horizontal shifts (working-scale px) at which "the next digit" is looked for.
-
-    Multiples of the detector's digit pitch, so a table printed small and one printed large
-    (both brought to the working scale) give the same features.
+def bigram_offsets(digit_pitch_px: float, digit_height_px: float,
+                   step_factors=(0.8, 1.0, 1.2), rise_factors=(0.0,)) -> tuple[tuple[int, int], ...]:
+    """Offsets ``(dx, dy)`` (working-scale px, right and down) at which "the next digit" is
+    looked for: every step (a multiple of the detector's digit pitch) with every rise (a
+    multiple of its digit height), so a table printed small and one printed large (both
+    brought to the working scale) give the same features.
     """
-    shifts = sorted({max(1, round(digit_pitch_px * f)) for f in factors})
-    return tuple(shifts)
+    steps = sorted({max(1, round(digit_pitch_px * f)) for f in step_factors})
+    rises = sorted({round(digit_height_px * f) for f in rise_factors})
+    return tuple((dx, dy) for dx in steps for dy in rises)
 
 
 def blob_unit(peak: float, sigma: float, threshold: float) -> float:
@@ -64,8 +71,8 @@ def blob_unit(peak: float, sigma: float, threshold: float) -> float:
 class ActivePixels:
     """The pixels of a (1, 10, H, W) map stack where some map exceeds the threshold.
 
-    ``flat``: (n,) sorted linear indices ``y * W + x``; ``neighbours``: (n_shifts, n) index of the
-    pixel ``tau`` to the right inside the active set, or ``n`` (a zero row) when that pixel is
+    ``flat``: (n,) sorted linear indices ``y * W + x``; ``neighbours``: (n_offsets, n) index of
+    the pixel ``(dx, dy)`` away inside the active set, or ``n`` (a zero row) when that pixel is
     inactive or off the page.
     """
 
@@ -75,7 +82,7 @@ class ActivePixels:
     width: int
 
     @classmethod
-    def from_maps(cls, maps: torch.Tensor, threshold: float, shifts) -> ActivePixels:
+    def from_maps(cls, maps: torch.Tensor, threshold: float, offsets) -> ActivePixels:
         if maps.dim() != 4 or maps.shape[0] != 1 or maps.shape[1] != N_DIGITS:
             raise ValueError(f"expected digit maps of shape (1, 10, H, W), got {tuple(maps.shape)}")
         _, _, height, width = maps.shape
@@ -84,10 +91,10 @@ class ActivePixels:
         n = flat.numel()
         xs = flat % width
         neighbours = []
-        for tau in shifts:
-            target = flat + tau
+        for dx, dy in offsets:
+            target = flat + dy * width + dx  # off the top or bottom: matches no active pixel
             pos = torch.searchsorted(flat, target).clamp(max=max(n - 1, 0))
-            found = (n > 0) & (xs + tau < width)
+            found = (n > 0) & (xs + dx < width)
             if n > 0:
                 found = found & (flat[pos] == target)
             neighbours.append(torch.where(found, pos, torch.full_like(pos, n)))
@@ -169,7 +176,7 @@ class BigramPairs(nn.Module):
             raise ValueError(f"expected values of shape (1, 10, n + 1), got {tuple(values.shape)}")
 
     def _pair_operands(self, values: torch.Tensor) -> list[torch.Tensor]:
-        """The digit-j side and, per shift, the digit-k side, each (n, 10, 10) in pair space."""
+        """The digit-j side and, per offset, the digit-k side, each (n, 10, 10) in pair space."""
         n = self.active.count
         left = values[:n, :, None].expand(n, N_DIGITS, N_DIGITS)
         rights = [values[neighbour][:, None, :].expand(n, N_DIGITS, N_DIGITS)
@@ -177,7 +184,7 @@ class BigramPairs(nn.Module):
         return [left, *rights]
 
     def _counts(self, left: torch.Tensor, *rights: torch.Tensor) -> torch.Tensor:
-        """phi (100,) from the pair-space operands: max over shifts of min, gated, summed."""
+        """phi (100,) from the pair-space operands: max over offsets of min, gated, summed."""
         best = None
         for right in rights:
             pair = torch.minimum(left, right)
@@ -191,26 +198,27 @@ class BigramHead(nn.Module):
 
     Parameters
     ----------
-    shifts : tuple of int
-        Horizontal offsets (working-scale px) of "the next digit"; see :func:`bigram_shifts`.
+    offsets : tuple of (dx, dy) int pairs
+        Where "the next digit" is looked for (working-scale px, dx >= 1 to the right, dy down);
+        see :func:`bigram_offsets`.
     threshold : float
         Map activation below which nothing counts (removes the detector's faint background).
     unit : float
         Mass of one ideal blob above the threshold (:func:`blob_unit`); phi is divided by it.
     """
 
-    def __init__(self, shifts, threshold: float, unit: float):
+    def __init__(self, offsets, threshold: float, unit: float):
         super().__init__()
-        if not shifts or min(shifts) < 1:
-            raise ValueError(f"shifts must be positive pixel offsets, got {shifts!r}")
+        if not offsets or min(dx for dx, _ in offsets) < 1:
+            raise ValueError(f"offsets must be (dx, dy) pixel pairs with dx >= 1, got {offsets!r}")
         if threshold <= 0:
             raise ValueError(f"threshold must be positive, got {threshold}")
-        self.shifts = tuple(int(s) for s in shifts)
+        self.offsets = tuple((int(dx), int(dy)) for dx, dy in offsets)
         self.threshold = float(threshold)
         self.unit = float(unit)
 
     def active_pixels(self, maps: torch.Tensor) -> ActivePixels:
-        return ActivePixels.from_maps(maps, self.threshold, self.shifts)
+        return ActivePixels.from_maps(maps, self.threshold, self.offsets)
 
     def pairs_model(self, active: ActivePixels) -> BigramPairs:
         """The head restricted to ``active``: input (1, 10, n + 1) values, output (1, 100)."""

@@ -7,24 +7,26 @@ import torch
 from sphaera_tables.bigram import (
     BIGRAM_LABELS,
     BigramHead,
-    bigram_shifts,
+    bigram_offsets,
     blob_unit,
 )
 
 PEAK, SIGMA, THRESHOLD = 1.0, 2.0, 0.2
-PITCH = 10
+PITCH, HEIGHT = 10, 12
+RISES = (-1 / 6, 0.0, 1 / 6)  # next digit 2 px higher, level or 2 px lower
 
 
-def dense_reference(maps: np.ndarray, shifts, threshold, unit) -> np.ndarray:
-    """phi_jk = sum_x relu(max_tau min(a_j(x), a_k(x + tau)) - t) / unit, on full maps."""
+def dense_reference(maps: np.ndarray, offsets, threshold, unit) -> np.ndarray:
+    """phi_jk = sum_x relu(max_(dx,dy) min(a_j(x, y), a_k(x + dx, y + dy)) - t) / unit, on full
+    maps (zeros beyond the page)."""
     _, height, width = maps.shape
+    padded = np.pad(maps, ((0, 0), (height, height), (0, width)))
     phi = np.zeros(100)
     for j in range(10):
         for k in range(10):
             best = np.full((height, width), -np.inf)
-            for tau in shifts:
-                right = np.zeros((height, width))
-                right[:, : width - tau] = maps[k][:, tau:]
+            for dx, dy in offsets:
+                right = padded[k, height + dy : 2 * height + dy, dx : width + dx]
                 best = np.maximum(best, np.minimum(maps[j], right))
             phi[10 * j + k] = np.clip(best - threshold, 0, None).sum() / unit
     return phi
@@ -39,13 +41,26 @@ def blob_maps(digits_at, height=40, width=120) -> torch.Tensor:
     return torch.tensor(maps[None], dtype=torch.float64)
 
 
-def make_head():
-    return BigramHead(bigram_shifts(PITCH), THRESHOLD, blob_unit(PEAK, SIGMA, THRESHOLD))
+def make_head(rises=RISES):
+    return BigramHead(bigram_offsets(PITCH, HEIGHT, rise_factors=rises), THRESHOLD,
+                      blob_unit(PEAK, SIGMA, THRESHOLD))
 
 
-def test_shifts_follow_the_digit_pitch():
-    assert bigram_shifts(10) == (8, 10, 12)
-    assert bigram_shifts(20) == (16, 20, 24)
+def test_offsets_follow_the_digit_pitch_and_height():
+    assert bigram_offsets(10, 12) == ((8, 0), (10, 0), (12, 0))
+    assert bigram_offsets(20, 24, (0.8, 1.0), (-0.25, 0.0, 0.25)) == (
+        (16, -6), (16, 0), (16, 6), (20, -6), (20, 0), (20, 6))
+
+
+def test_old_style_figures_pair_up_a_little_higher_or_lower():
+    # "37" with the 7 two pixels lower, "86" with the 6 two pixels higher
+    maps = blob_maps([(20, 10, 3), (30, 12, 7), (60, 30, 8), (70, 28, 6)])
+    counts = dict(zip(BIGRAM_LABELS, make_head()(maps)[0].numpy(), strict=True))
+    level_only = dict(zip(BIGRAM_LABELS, make_head(rises=(0.0,))(maps)[0].numpy(), strict=True))
+    for label in ("37", "86"):
+        assert counts[label] == pytest.approx(1.0, abs=0.02)
+        assert level_only[label] < 0.8
+    assert sum(counts.values()) == pytest.approx(2.0, abs=0.04)
 
 
 def test_known_answer_counts_adjacent_digits_only():
@@ -64,10 +79,11 @@ def test_known_answer_counts_adjacent_digits_only():
 def test_equals_dense_reference_on_noisy_maps():
     rng = np.random.default_rng(0)
     digits = [(rng.integers(5, 110), rng.integers(5, 35), rng.integers(0, 10)) for _ in range(25)]
+    digits += [(50, 0, 4), (60, 1, 4), (70, 39, 5), (80, 37, 5), (119, 20, 6)]  # on the edges
     maps = blob_maps(digits) + torch.tensor(rng.uniform(0, 0.15, (1, 10, 40, 120)))
     head = make_head()
     fast = head(maps)[0].numpy()
-    slow = dense_reference(maps[0].numpy(), head.shifts, head.threshold, head.unit)
+    slow = dense_reference(maps[0].numpy(), head.offsets, head.threshold, head.unit)
     np.testing.assert_allclose(fast, slow, rtol=1e-10, atol=1e-12)
     assert fast.sum() > 1
 
@@ -98,7 +114,9 @@ def test_empty_and_invalid_inputs():
     with pytest.raises(ValueError, match="shape"):
         head(torch.zeros(10, 20, 30))
     with pytest.raises(ValueError, match="threshold"):
-        BigramHead((8,), 0.0, 1.0)
+        BigramHead(((8, 0),), 0.0, 1.0)
+    with pytest.raises(ValueError, match="dx >= 1"):
+        BigramHead(((0, 2),), 0.2, 1.0)
     with pytest.raises(ValueError, match="above the blob peak"):
         blob_unit(1.0, 2.0, 2.0)
 

@@ -104,6 +104,10 @@ def train_detector_command(annotations_path, output, negatives, epochs, steps_pe
     weights (with the working scale and a hash of the training data) are written to OUTPUT as
     safetensors.
 
+    After every epoch the whole training state is saved to OUTPUT.checkpoint. A run that was
+    interrupted resumes from it when the same command is given again (and ends as the
+    uninterrupted run would have); the file is removed when the run is done.
+
     Reproduce the shipped weights (from the repository root, the real non-table pages beside
     it; about 2 hours; one thread gives bit-identical weights) with:
 
@@ -115,6 +119,7 @@ def train_detector_command(annotations_path, output, negatives, epochs, steps_pe
             -o digit_detector/weights/default.safetensors
     """
     import annotations
+    from digit_detector.checkpoint import CheckpointError
     from digit_detector.training import train_detector
     from digit_detector.weights import save_detector
 
@@ -126,16 +131,24 @@ def train_detector_command(annotations_path, output, negatives, epochs, steps_pe
         click.echo(f"skipped: {problem}", err=True)
     negative_paths = list(loaded.negatives) + _negative_images(negatives)
     synthetic = (annotations_path / "truth" / "digits.csv").is_file()
+    checkpoint = output.with_name(output.name + ".checkpoint")
+    if checkpoint.is_file():
+        click.echo(f"resuming the interrupted run saved in {checkpoint} "
+                   "(delete it to start afresh)", err=True)
     with _progress_bar("training", epochs, quiet) as advance:
         try:
             detector, summary = train_detector(
                 loaded.boxes, negative_paths, epochs=epochs, steps_per_epoch=steps_per_epoch,
                 seed=seed, validation_fraction=validation, patience=patience,
                 fully_labelled=fully_labelled or synthetic,
-                progress=lambda done, total, message: advance(done, message))
+                progress=lambda done, total, message: advance(done, message),
+                checkpoint=checkpoint)
+        except CheckpointError as error:
+            raise click.ClickException(str(error)) from None
         except ValueError as error:
             raise click.ClickException(f"{annotations_path}: {error}") from None
     save_detector(detector, output)
+    checkpoint.unlink(missing_ok=True)
     for problem in summary.problems:
         click.echo(f"skipped: {problem}", err=True)
     stop = "early stop" if summary.stopped_early else "all epochs"

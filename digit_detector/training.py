@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from corpus_tools.ingest import file_sha256
+from digit_detector.checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from digit_detector.geometry import (
     check_boxes,
     class_height_ratios,
@@ -175,6 +176,7 @@ def train_detector(
     patience: int = 10,
     fully_labelled: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
+    checkpoint: str | Path | None = None,
 ) -> tuple[DigitDetector, TrainingSummary]:
     """Train a detector; returns it (best validation epoch) and a summary.
 
@@ -190,6 +192,11 @@ def train_detector(
     steps_per_epoch : optimiser steps per epoch, each on a batch drawn at random from the
         training windows (independent of the data size, so the run time is predictable).
     progress : called as ``progress(epoch, epochs, message)`` after each epoch.
+    checkpoint : file for the run's whole state, written after every epoch (except the one that
+        stops the run early). When it exists at the start, the run goes on from it and ends as
+        the uninterrupted run would have (bit for bit at one thread); :class:`~digit_detector.
+        checkpoint.CheckpointError` when it belongs to another run. It is left in place: delete
+        it once the returned detector is saved.
     """
     started = time.perf_counter()
     boxes = check_boxes(boxes)
@@ -224,8 +231,19 @@ def train_detector(
     hard = _concatenate([])
     best_loss, best_epoch, best_state, best_gain = math.inf, 0, None, 1.0
     train_losses, validation_losses = [], []
-    epoch = 0
-    for epoch in range(1, epochs + 1):
+    fingerprint = run_fingerprint(
+        config=config.to_json(), seed=seed, steps_per_epoch=steps_per_epoch,
+        batch_size=batch_size, learning_rate=learning_rate,
+        validation_fraction=validation_fraction, fully_labelled=fully_labelled)
+    start = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        tensors, state = load_checkpoint(checkpoint, fingerprint)
+        hard, best_state = _restore(tensors, state, detector, average, optimizer, generator, rng)
+        start, best_loss, best_epoch, best_gain = (
+            state["epoch"], state["best_loss"], state["best_epoch"], state["best_gain"])
+        train_losses, validation_losses = state["train_losses"], state["validation_losses"]
+    epoch = start
+    for epoch in range(start + 1, epochs + 1):
         total = 0.0
         for _ in range(steps_per_epoch):
             images, masks, targets = _training_batch(train, hard, batch_size,
@@ -242,17 +260,25 @@ def train_detector(
         if loss < best_loss:
             best_loss, best_epoch, best_gain = loss, epoch, gain
             best_state = {k: v.clone() for k, v in average.state_dict().items()}
-        if progress is not None:
-            progress(epoch, epochs, f"train {train_losses[-1]:.4f} validation "
-                     f"{validation_losses[-1]:.4f} (best {best_loss:.4f} @ {best_epoch})")
-        if epoch - best_epoch >= patience:
-            break
-        if epoch % MINING_EVERY == 0 and train_sources:
+        stop = epoch - best_epoch >= patience
+        if not stop and epoch % MINING_EVERY == 0 and train_sources:
             searched = rng.choice(len(train_sources), min(MINED_IMAGES, len(train_sources)),
                                   replace=False)
             found = hard_windows(average, [train_sources[i] for i in searched])
             hard = _concatenate([hard, found])
             hard = hard.subset(torch.arange(max(0, len(hard) - HARD_POOL), len(hard)))
+        if checkpoint is not None and not stop:
+            state = {"epoch": epoch, "best_loss": best_loss, "best_epoch": best_epoch,
+                     "best_gain": best_gain, "train_losses": train_losses,
+                     "validation_losses": validation_losses,
+                     "numpy_rng": rng.bit_generator.state}
+            save_checkpoint(checkpoint, _state_tensors(detector, average, optimizer, best_state,
+                                                       hard, generator), state, fingerprint)
+        if progress is not None:
+            progress(epoch, epochs, f"train {train_losses[-1]:.4f} validation "
+                     f"{validation_losses[-1]:.4f} (best {best_loss:.4f} @ {best_epoch})")
+        if stop:
+            break
     average.load_state_dict(best_state)
     apply_output_gain(average, best_gain)
     average.eval()
@@ -263,6 +289,41 @@ def train_detector(
         validation_losses=validation_losses, stopped_early=epoch < epochs,
         seconds=time.perf_counter() - started, problems=problems)
     return average, summary
+
+
+def _state_tensors(detector, average, optimizer, best_state, hard: Windows, generator):
+    """The tensors of a checkpoint: weights, running average, best average, Adam's moments,
+    the hard-window pool and the torch generator."""
+    tensors = {f"detector.{k}": v for k, v in detector.state_dict().items()}
+    tensors |= {f"average.{k}": v for k, v in average.state_dict().items()}
+    tensors |= {f"best.{k}": v for k, v in (best_state or {}).items()}
+    for index, moments in optimizer.state_dict()["state"].items():
+        tensors |= {f"optimizer.{index}.{k}": v for k, v in moments.items()}
+    tensors |= {f"hard.{field.name}": getattr(hard, field.name)
+                for field in dataclasses.fields(Windows)}
+    tensors["generator"] = generator.get_state()
+    return tensors
+
+
+def _restore(tensors, state, detector, average, optimizer, generator, rng):
+    """Load a checkpoint's tensors and generator states (see :func:`_state_tensors`) into the
+    run's objects; returns the hard-window pool and the best average's weights (or None)."""
+    def part(prefix):
+        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    detector.load_state_dict(part("detector."))
+    average.load_state_dict(part("average."))
+    moments: dict[int, dict] = {}
+    for key, value in part("optimizer.").items():
+        index, name = key.split(".", 1)
+        moments.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": moments,
+                               "param_groups": optimizer.state_dict()["param_groups"]})
+    generator.set_state(tensors["generator"])
+    rng.bit_generator.state = state["numpy_rng"]
+    hard = Windows(**{field.name: tensors[f"hard.{field.name}"]
+                      for field in dataclasses.fields(Windows)})
+    return hard, part("best.") or None
 
 
 def _training_batch(train: Windows, hard: Windows, size: int, sigma: float,

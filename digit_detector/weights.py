@@ -33,15 +33,22 @@ def save_detector(detector: DigitDetector, path: str | Path) -> Path:
 
     The file is written beside ``path`` and then renamed onto it, so a reader never sees a
     half-written file (others may be reading the shipped weights meanwhile)."""
+    metadata = {FORMAT_KEY: FORMAT_VALUE, CONFIG_KEY: detector.config.to_json()}
+    return write_safetensors(detector.state_dict(), metadata, path)
+
+
+def write_safetensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str],
+                      path: str | Path) -> Path:
+    """Write ``tensors`` with string ``metadata`` to ``path`` as safetensors, atomically: the
+    file is written beside ``path`` and then renamed onto it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {name: t.detach().cpu().contiguous() for name, t in detector.state_dict().items()}
-    metadata = {FORMAT_KEY: FORMAT_VALUE, CONFIG_KEY: detector.config.to_json()}
+    tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
         save_file(tensors, temporary, metadata=metadata)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a weight file is for everyone
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; the file is for everyone
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

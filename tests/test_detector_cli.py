@@ -85,12 +85,19 @@ def test_bad_weight_file_is_one_line_error(tmp_path):
 
 def test_train_detector_on_a_synthetic_corpus(tmp_path, corpus):
     out = tmp_path / "trained.safetensors"
-    result = CliRunner().invoke(main, [
-        "train-detector", str(corpus), "-o", str(out), "--epochs", "1", "--steps-per-epoch", "2",
-        "--quiet"])
+    command = ["train-detector", str(corpus), "-o", str(out), "--epochs", "1",
+               "--steps-per-epoch", "2", "--quiet"]
+    checkpoint = tmp_path / "trained.safetensors.checkpoint"
+    checkpoint.write_bytes(b"left over from something else")
+    refused = CliRunner().invoke(main, command)
+    assert refused.exit_code != 0 and "not a readable training checkpoint" in refused.output
+    assert str(checkpoint) in refused.output and "delete it" in refused.output
+    checkpoint.unlink()
+    result = CliRunner().invoke(main, command)
     assert result.exit_code == 0, result.output
     assert "trained on" in result.output and str(out) in result.output
     assert len(load_detector(out).config.training_data_hash) == 64
+    assert not checkpoint.exists()  # written after the epoch, removed once the weights are saved
 
 
 def test_evaluate_detection_json(tmp_path, corpus, weights):

@@ -8,6 +8,7 @@ from PIL import Image
 from test_detector_fixtures import render_table, render_text
 
 from digit_detector import load_detector, save_detector
+from digit_detector.checkpoint import CheckpointError
 from digit_detector.geometry import (
     check_boxes,
     class_height_ratios,
@@ -105,18 +106,23 @@ def test_augmented_points_follow_the_warped_ink():
     assert float(masks.max()) == 1.0
 
 
-def test_short_training_run_learns_geometry_and_writes_loadable_weights(tmp_path):
+def small_training_set(folder):
+    """Three rendered table images (digit boxes) and a text page plus a broken file (negatives)."""
     frames = []
     for seed in range(3):
         grey, boxes = render_table(rows=8, seed=seed, size=26)
-        Image.fromarray(grey).save(tmp_path / f"t{seed}.png")
-        frames.append(boxes.assign(image=str(tmp_path / f"t{seed}.png")))
-    Image.fromarray(render_text(seed=5)).save(tmp_path / "text.png")
-    (tmp_path / "broken.png").write_bytes(b"no image")
-    boxes = pd.concat(frames, ignore_index=True)
+        Image.fromarray(grey).save(folder / f"t{seed}.png")
+        frames.append(boxes.assign(image=str(folder / f"t{seed}.png")))
+    Image.fromarray(render_text(seed=5)).save(folder / "text.png")
+    (folder / "broken.png").write_bytes(b"no image")
+    return pd.concat(frames, ignore_index=True), [folder / "text.png", folder / "broken.png"]
+
+
+def test_short_training_run_learns_geometry_and_writes_loadable_weights(tmp_path):
+    boxes, negatives = small_training_set(tmp_path)
     steps = []
     detector, summary = train_detector(
-        boxes, [tmp_path / "text.png", tmp_path / "broken.png"], epochs=MINING_EVERY + 1,
+        boxes, negatives, epochs=MINING_EVERY + 1,
         steps_per_epoch=3, batch_size=8, patience=MINING_EVERY + 1,
         progress=lambda epoch, total, message: steps.append(epoch))
     assert steps == list(range(1, MINING_EVERY + 2)) and summary.epochs_run == MINING_EVERY + 1
@@ -130,6 +136,51 @@ def test_short_training_run_learns_geometry_and_writes_loadable_weights(tmp_path
     assert len(detector.config.training_data_hash) == 64
     loaded = load_detector(save_detector(detector, tmp_path / "d.safetensors"))
     assert loaded.config == detector.config
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
+    boxes, negatives = small_training_set(tmp_path)
+    settings = {"epochs": 2 * MINING_EVERY + 1, "steps_per_epoch": 2, "batch_size": 8}
+    whole, whole_summary = train_detector(boxes, negatives, **settings)
+    checkpoint = tmp_path / "run.checkpoint"
+
+    def interrupt_after(last):
+        def progress(epoch, total, message):
+            if epoch == last:
+                raise KeyboardInterrupt
+        return progress
+
+    # stopped after the epoch that follows the first search for hard windows; the resumed run
+    # trains on that pool and then searches (numpy generator) and trains once more
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(boxes, negatives, checkpoint=checkpoint,
+                       progress=interrupt_after(MINING_EVERY + 1), **settings)
+    epochs_run = []
+    resumed, summary = train_detector(
+        boxes, negatives, checkpoint=checkpoint,
+        progress=lambda epoch, total, message: epochs_run.append(epoch), **settings)
+    assert epochs_run == list(range(MINING_EVERY + 2, 2 * MINING_EVERY + 2))
+    for (name, expected), actual in zip(whole.state_dict().items(),
+                                        resumed.state_dict().values(), strict=True):
+        assert torch.equal(expected, actual), name
+    assert summary.train_losses == whole_summary.train_losses
+    assert summary.validation_losses == whole_summary.validation_losses
+    assert summary.best_epoch == whole_summary.best_epoch
+    # the checkpoint of a finished run stays until the caller deletes it; it gives the result
+    again, _ = train_detector(boxes, negatives, checkpoint=checkpoint, progress=interrupt_after(
+        2 * MINING_EVERY + 1), **settings)
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(),
+                                                 again.state_dict().values(), strict=True))
+    checkpoint.unlink()
+
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(boxes, negatives, checkpoint=checkpoint, progress=interrupt_after(1),
+                       **settings | {"seed": 1})
+    with pytest.raises(CheckpointError, match="other data or settings"):
+        train_detector(boxes, negatives, checkpoint=checkpoint, **settings)
+    checkpoint.write_bytes(b"\x80\x04 not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable training checkpoint"):
+        train_detector(boxes, negatives, checkpoint=checkpoint, **settings)
 
 
 def test_page_targets_equal_blob_maps_of_the_whole_image():

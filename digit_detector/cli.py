@@ -133,7 +133,7 @@ def train_detector_command(annotations_path, output, negatives, epochs, steps_pe
     synthetic = (annotations_path / "truth" / "digits.csv").is_file()
     checkpoint = output.with_name(output.name + ".checkpoint")
     if checkpoint.is_file():
-        click.echo(f"resuming the interrupted run saved in {checkpoint} "
+        click.echo(f"found {checkpoint}: resuming the interrupted run it holds "
                    "(delete it to start afresh)", err=True)
     with _progress_bar("training", epochs, quiet) as advance:
         try:
@@ -152,6 +152,8 @@ def train_detector_command(annotations_path, output, negatives, epochs, steps_pe
     for problem in summary.problems:
         click.echo(f"skipped: {problem}", err=True)
     stop = "early stop" if summary.stopped_early else "all epochs"
+    if summary.resumed_after_epoch:
+        stop += f", resumed after epoch {summary.resumed_after_epoch}"
     click.echo(
         f"trained on {len(loaded.boxes)} digits in {summary.images} images and "
         f"{summary.negative_images} negative images ({summary.train_windows} training / "

@@ -145,13 +145,16 @@ class Source:
 
 @dataclasses.dataclass
 class TrainingSummary:
-    """What a training run did; ``problems`` lists skipped images with the reason."""
+    """What a training run did; ``problems`` lists skipped images with the reason.
+    ``resumed_after_epoch`` is the checkpoint's epoch (0 for a fresh run) and ``seconds`` the
+    time of this call alone."""
 
     images: int
     negative_images: int
     train_windows: int
     validation_windows: int
     epochs_run: int
+    resumed_after_epoch: int
     best_epoch: int
     best_validation_loss: float
     output_gain: float
@@ -284,7 +287,8 @@ def train_detector(
     average.eval()
     summary = TrainingSummary(
         images=len(used_images), negative_images=len(negative_paths), train_windows=len(train),
-        validation_windows=len(validation), epochs_run=epoch, best_epoch=best_epoch,
+        validation_windows=len(validation), epochs_run=epoch, resumed_after_epoch=start,
+        best_epoch=best_epoch,
         best_validation_loss=best_loss, output_gain=best_gain, train_losses=train_losses,
         validation_losses=validation_losses, stopped_early=epoch < epochs,
         seconds=time.perf_counter() - started, problems=problems)

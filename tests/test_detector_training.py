@@ -166,6 +166,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
     assert summary.train_losses == whole_summary.train_losses
     assert summary.validation_losses == whole_summary.validation_losses
     assert summary.best_epoch == whole_summary.best_epoch
+    assert summary.resumed_after_epoch == MINING_EVERY + 1 and whole_summary.resumed_after_epoch == 0
     # the checkpoint of a finished run stays until the caller deletes it; it gives the result
     again, _ = train_detector(boxes, negatives, checkpoint=checkpoint, progress=interrupt_after(
         2 * MINING_EVERY + 1), **settings)

@@ -49,13 +49,7 @@ def load_checkpoint(path: str | Path, fingerprint: str) -> tuple[dict[str, torch
         The file is not a training checkpoint, is damaged, or belongs to a run with other data
         or settings.
     """
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: not a readable training checkpoint ({error}); "
-                              "delete it to start the training afresh") from None
+    metadata = _read(path, lambda handle: handle.metadata() or {})
     if metadata.get(FORMAT_KEY) != FORMAT_VALUE or STATE_KEY not in metadata:
         raise CheckpointError(f"{path}: not a training checkpoint; delete it to start the "
                               "training afresh")
@@ -64,4 +58,15 @@ def load_checkpoint(path: str | Path, fingerprint: str) -> tuple[dict[str, torch
             f"{path}: checkpoint of a training run with other data or settings (annotations, "
             "negatives, seed, steps per epoch, validation share or architecture); run the "
             "same command as before to resume it, or delete it to start afresh")
+    tensors = _read(path, lambda handle: {name: handle.get_tensor(name) for name in handle.keys()})
     return tensors, json.loads(metadata[STATE_KEY])
+
+
+def _read(path, what):
+    """``what(handle)`` on the opened safetensors file; a damaged file is a CheckpointError."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return what(handle)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable training checkpoint ({error}); "
+                              "delete it to start the training afresh") from None

@@ -63,6 +63,23 @@ def save_npy_atomic(target: Path | str, array: np.ndarray) -> None:
             np.save(handle, array)
 
 
+def save_sparse_atomic(target: Path | str, matrix) -> None:
+    """A scipy sparse matrix as ``scipy.sparse.save_npz`` writes it, atomically (read it back
+    with :func:`load_sparse`: no pickles)."""
+    from scipy import sparse
+
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as handle:
+            sparse.save_npz(handle, sparse.csr_matrix(matrix))
+
+
+def load_sparse(path: Path | str):
+    """A matrix written by :func:`save_sparse_atomic` (``allow_pickle`` stays off)."""
+    from scipy import sparse
+
+    return sparse.load_npz(path)
+
+
 class FolderLocked(RuntimeError):
     """Another live run holds the results folder."""
 

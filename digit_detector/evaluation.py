@@ -20,6 +20,7 @@ from digit_detector.inference import DEFAULT_THRESHOLD, detect
 from digit_detector.model import DetectorConfig, DigitDetector
 from digit_detector.page import PageReadError
 from digit_detector.prepare import PreparedPage
+from digit_detector.reading import next_digits
 
 DENSITY_CLASSES = ((0, 150, "sparse"), (150, 400, "dense"), (400, np.inf, "very dense"))
 """Table density by true digits per page: (from, to, name)."""
@@ -96,40 +97,17 @@ def true_bigrams(truth: pd.DataFrame) -> np.ndarray:
     return np.bincount(true_bigram_instances(truth).bigram.to_numpy(np.int64), minlength=100)
 
 
-NEIGHBOUR_STEP = (0.3, 1.4)
-"""Horizontal distance from a digit's centre to the next digit's centre, in digit pitches.
-Narrow figures (a 1 after a 1) stand 0.45 pitch apart in the thinnest synthetic typeface."""
-NEIGHBOUR_RISE = 0.6
-"""Largest vertical distance between the centres of two digits of one number, in digit heights:
-old-style figures (3 4 5 7 9 descend, 6 8 ascend) sit up to half a height apart. With these two
-windows the true digits of all 660 pages of the four evaluation corpora pair up exactly."""
-
-
 def detected_bigrams(detected: pd.DataFrame, pitch: float, height: float) -> np.ndarray:
-    """100-bin histogram of detected digits followed by a detected right-hand neighbour.
+    """100-bin histogram of detected digits followed by a detected next digit.
 
     ``x``, ``y`` are upright coordinates (numbers read along +x), in px of the same size as
-    ``pitch`` and ``height``. A neighbour's centre lies ``NEIGHBOUR_STEP`` pitches to the
-    right and within ``NEIGHBOUR_RISE`` heights vertically; the nearest one counts. Fed the
-    true digit centres of any synthetic table page, this gives its true histogram.
+    ``pitch`` and ``height``; the next digit is :func:`~digit_detector.reading.next_digits`'s.
+    Fed the true digit centres of any synthetic table page, this gives its true histogram.
     """
-    histogram = np.zeros(100, dtype=np.int64)
-    if len(detected) < 2:
-        return histogram
-    points = detected[["x", "y"]].to_numpy(float)
-    digits = detected.digit.to_numpy()
-    low, high = NEIGHBOUR_STEP[0] * pitch, NEIGHBOUR_STEP[1] * pitch
-    rise = NEIGHBOUR_RISE * height
-    tree = cKDTree(points)
-    for i, near in enumerate(tree.query_ball_point(points, r=np.hypot(high, rise))):
-        dx = points[near, 0] - points[i, 0]
-        dy = np.abs(points[near, 1] - points[i, 1])
-        candidates = [n for n, a, b in zip(near, dx, dy, strict=True)
-                      if low <= a <= high and b <= rise]
-        if candidates:
-            right = min(candidates, key=lambda n: points[n, 0])
-            histogram[10 * digits[i] + digits[right]] += 1
-    return histogram
+    following = next_digits(detected[["x", "y"]].to_numpy(float), pitch, height)
+    digits = detected.digit.to_numpy(np.int64)
+    paired = following >= 0
+    return np.bincount(10 * digits[paired] + digits[following[paired]], minlength=100)
 
 
 def page_bigrams(found: pd.DataFrame, prepared: PreparedPage, config: DetectorConfig) -> np.ndarray:

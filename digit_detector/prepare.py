@@ -73,15 +73,23 @@ class PreparedPage:
     def to_working_coords(self, page_x, page_y) -> tuple[np.ndarray, np.ndarray]:
         """Map page pixel coordinates to the upright working image: the inverse of
         :meth:`to_page_coords`."""
-        height, width = self.page_shape
-        scaled_h, scaled_w = _scaled_shape(self.page_shape, self.scale)
-        x = (np.asarray(page_x, dtype=np.float64) + 0.5) * scaled_w / width - 0.5
-        y = (np.asarray(page_y, dtype=np.float64) + 0.5) * scaled_h / height - 0.5
-        if self.rotation == 90:
-            x, y = y, scaled_w - 1 - x
-        elif self.rotation == -90:
-            x, y = scaled_h - 1 - y, x
-        return x, y
+        return working_coords(self.page_shape, self.scale, self.rotation, page_x, page_y)
+
+
+def working_coords(page_shape, scale: float, rotation: int, page_x, page_y
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Page pixel coordinates -> the upright working frame of a page of ``page_shape`` (H, W)
+    prepared at ``scale`` (working px per page px) and turned by ``rotation`` degrees: what a
+    page analysis keeps is enough to read its digits upright without the image."""
+    height, width = page_shape
+    scaled_h, scaled_w = _scaled_shape(page_shape, scale)
+    x = (np.asarray(page_x, dtype=np.float64) + 0.5) * scaled_w / width - 0.5
+    y = (np.asarray(page_y, dtype=np.float64) + 0.5) * scaled_h / height - 0.5
+    if rotation == 90:
+        x, y = y, scaled_w - 1 - x
+    elif rotation == -90:
+        x, y = scaled_h - 1 - y, x
+    return x, y
 
 
 def prepare_page(

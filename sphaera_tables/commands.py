@@ -6,13 +6,11 @@ import json
 from pathlib import Path
 
 import click
-import numpy as np
 
 from corpus_tools.storage import FolderLocked, atomic_path, write_json_atomic
 from sphaera_tables.progress import progress_tracker
+from sphaera_tables.scoring import DEFAULT_MIN_SCORES, DEFAULT_MODEL, MODELS, ScoreModel
 from sphaera_tables.similarity import (
-    COMMON_PROFILE_FILE,
-    DEFAULT_MIN_SCORE,
     DEFAULT_REPORT_MATCHES,
     DEFAULT_TOP_K,
     SimilarityOptions,
@@ -47,11 +45,14 @@ def _detector_option(function):
               help="Results folder (created if missing; a rerun into it resumes).")
 @click.option("--top-k", default=DEFAULT_TOP_K, show_default=True, type=click.IntRange(1),
               help="Candidate matches kept per page (the best ones).")
-@click.option("--min-score", default=DEFAULT_MIN_SCORE, show_default=True,
-              type=click.FloatRange(0, 1),
-              help="Only pairs scoring at least this are candidate matches. Editions of one "
-                   "table score about 0.6-0.9, tables of one type with other numbers about 0.1, "
-                   "unrelated pages 0 or below.")
+@click.option("--min-score", type=click.FloatRange(0, 1),
+              help="Only pairs scoring at least this are candidate matches. Default: 0.2 for "
+                   "the numbers model (editions of one table score about 0.4-0.9, tables of "
+                   "one type with other numbers about 0.15), 0.35 for the bigram model.")
+@click.option("--model", type=click.Choice(MODELS), default=DEFAULT_MODEL, show_default=True,
+              help="numbers: printed numbers in the context of their row and column "
+                   "neighbours, plus digit bigrams (links join a cell to the same cell); "
+                   "bigram: the paper's bag of digit bigrams.")
 @click.option("--explanations/--no-explanations", default=True, show_default=True,
               help="Write a BiLRP explanation (PNG + JSON) for every candidate match.")
 @click.option("--links", default=30, show_default=True, type=click.IntRange(1),
@@ -69,8 +70,8 @@ def _detector_option(function):
               help="Match cards in report.html (the best-scoring pairs; all are in matches.csv).")
 @click.option("--quiet", is_flag=True, help="No progress bars, only the final summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def similarity(corpus, out, top_k, min_score, explanations, links, detector_file, workers,
-               scheduler, report, report_matches, quiet, as_json):
+def similarity(corpus, out, top_k, min_score, model, explanations, links, detector_file,
+               workers, scheduler, report, report_matches, quiet, as_json):
     """Find the pages of CORPUS that share tables, and explain every match.
 
     CORPUS is a folder of page images (.jpg .png .tif, in any sub-folders; the page id is the
@@ -81,7 +82,10 @@ def similarity(corpus, out, top_k, min_score, explanations, links, detector_file
     Interrupted runs resume: rerun the same command and finished pages are reused. Exit code 0:
     all pages analysed; 3: some pages were skipped (see the status column of pages.csv).
     """
+    if min_score is None:
+        min_score = DEFAULT_MIN_SCORES[model]
     options = SimilarityOptions(top_k=top_k, min_score=min_score, explain=explanations,
+                                scoring=ScoreModel(model=model),
                                 links=links, detector_file=detector_file, workers=workers,
                                 scheduler=scheduler, networks=report, report=report,
                                 report_matches=report_matches)
@@ -137,7 +141,7 @@ def _print_summary(summary, as_json: bool) -> None:
               help="Strongest number-to-number links listed in the JSON.")
 @click.option("--results", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="A results folder of `tables similarity`: score the pair as that corpus run "
-                   "does (it removes the bigram profile common to the corpus's tables).")
+                   "does (its model, and how rare each cell and bigram is in its corpus).")
 def explain(page_a, page_b, out, detector_file, pixels, cell, links, results):
     """Explain the similarity of two page images PAGE_A and PAGE_B.
 
@@ -150,14 +154,13 @@ def explain(page_a, page_b, out, detector_file, pixels, cell, links, results):
     from digit_detector.weights import WeightFileError, load_detector
     from sphaera_tables.explain import save_png
     from sphaera_tables.pair_explain import explain_pages
+    from sphaera_tables.similarity import results_scoring
 
     try:
         detector = load_detector(detector_file)
-        common = None
-        if results is not None:
-            common = np.load(results / COMMON_PROFILE_FILE, allow_pickle=False)
-        result = explain_pages(page_a, page_b, detector, common=common, links=links,
-                               pixels=pixels, cell=cell)
+        statistics, scoring = (None, None) if results is None else results_scoring(results)
+        result = explain_pages(page_a, page_b, detector, statistics=statistics,
+                               scoring=scoring, links=links, pixels=pixels, cell=cell)
     except (PageReadError, WeightFileError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     try:
@@ -221,11 +224,12 @@ def demo(folder, pages, quiet):
 def evaluate_matches(results, truth, baseline, as_json, quiet):
     """Score the matches and explanations in RESULTS against a synthetic corpus's truth.
 
-    Retrieval: mean average precision and precision@1 for pages carrying the same table
-    (same numbers, any typeface or layout); how often tables of the same type but with other
-    numbers rank below. Explanations: the share of relevance that links digits of the same
-    printed number in both pages. Both are also given for the same model fed the truth's own
-    digits: what a perfect detector would reach.
+    For both models (numbers, bigram), on the detector's digits and on the truth's (what a
+    perfect detector would reach): retrieval (mean average precision and precision@1 for pages
+    carrying the same table; how often tables of one type with other numbers rank below), also
+    counted on the match list the search writes; explanations of the listed true matches (share
+    of positive relevance joining the same cell, the same row; positive relevance over the
+    score); variants found against the misprints of the truth (precision, recall).
     """
     from sphaera_tables.evaluation import evaluate_matches as evaluate
     from sphaera_tables.page_task import cached_analysis_loader
@@ -243,18 +247,19 @@ def evaluate_matches(results, truth, baseline, as_json, quiet):
 
 
 def _print_evaluation(scores) -> None:
-    rows = [("bigram model", scores.bigram),
-            ("same, perfect digits", scores.perfect_digits)]
+    click.echo(f"Over {scores.pages} pages ({scores.as_written.queries} queries with a true "
+               f"match); matches.csv as written: mAP {scores.as_written.mean_average_precision:.3f}"
+               f"  P@1 {scores.as_written.precision_at_1:.3f} (unlisted editions are misses)")
+    click.echo("  model    digits    | all pages: mAP   P@1  same-type-below | listed: mAP   "
+               "P@1 | faithful  row   pos/score | variants P    R")
+    for e in scores.models:
+        r, listed = e.retrieval, e.listed
+        click.echo(f"  {e.model:8s} {e.digits:9s} |  {r.mean_average_precision:.3f}  "
+                   f"{r.precision_at_1:.3f}  {r.same_type_ranked_below:.2f}            |  "
+                   f"{listed.mean_average_precision:.3f}  {listed.precision_at_1:.3f} |  "
+                   f"{e.faithfulness:.3f}  {e.row_consistency:.3f}  {e.median_positive_ratio:.2f}"
+                   f"      |  {e.variant_precision:.3f}  {e.variant_recall:.3f}")
     if scores.baseline is not None:
-        rows.append(("generic baseline (pixels)", scores.baseline))
-    click.echo(f"Retrieval over {scores.pages} pages ({scores.bigram.queries} queries with a "
-               "true match):")
-    for name, r in rows:
-        click.echo(f"  {name:26s} mAP {r.mean_average_precision:.3f}  P@1 "
-                   f"{r.precision_at_1:.3f}  same-type-other-numbers ranked below "
-                   f"{r.same_type_ranked_below:.2f}")
-    if scores.faithfulness is not None:
-        click.echo(f"Explanation faithfulness: {scores.faithfulness:.3f} of the positive "
-                   "relevance links the same printed number in both pages "
-                   f"({scores.explained_matches} true matches; with perfect digits "
-                   f"{scores.faithfulness_bound:.3f})")
+        b = scores.baseline
+        click.echo(f"  generic baseline (pixels): mAP {b.mean_average_precision:.3f}  P@1 "
+                   f"{b.precision_at_1:.3f}")

@@ -4,14 +4,16 @@
   rank all other pages by score; mean average precision and precision@1 for "same content".
   Pages with a table of the same type but other parameters (other numbers) should rank below:
   the share of queries where every true match outranks every such page is reported.
-* Explanation faithfulness (a pointing game for similarity): for true matches, the share of the
-  positive relevance that links the same printed number in both pages (same ``cell_key`` in the
-  truth); relevance at no detected digit counts against it.
-* A generic baseline on the same pages: downsampled ink images compared by cosine, to show
-  what the bigram model adds.
-* The same bigram model with the truth's own digits (:mod:`sphaera_tables.reference`): the
-  retrieval scores and explanation faithfulness a perfect detector would reach, i.e. how much
-  of the gap to 1 is the detector's and how much the model's.
+  Also counted on the match list the default search writes (unlisted editions are misses).
+* Explanations of the listed true matches: faithfulness (share of the positive relevance that
+  links the same truth cell in both pages; relevance at no detected digit counts against it),
+  row consistency (the same truth row), cancellation (positive relevance over the score).
+* Collation: the variants found against the cells the two pages print differently in the truth
+  (misprints), precision and recall.
+* Every measure for both models (``numbers`` and ``bigram``), each on the detector's digits and
+  on the truth's (:mod:`sphaera_tables.reference`): how much of the gap to 1 is the detector's
+  and how much the model's.
+* A generic baseline on the same pages: downsampled ink images compared by cosine.
 """
 
 from __future__ import annotations
@@ -23,18 +25,24 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.spatial import cKDTree
 
+from digit_detector.model import DetectorConfig
 from digit_detector.page import PageReadError, load_page
-from sphaera_tables.features import feature_map
-from sphaera_tables.match_explanation import explain_match
+from sphaera_tables.cells import N_CELL_FEATURES
+from sphaera_tables.match_explanation import collation_of, explain_match
 from sphaera_tables.page_analysis import PageAnalysis, n_numbers
-from sphaera_tables.reference import (
-    instance_faithfulness,
-    perfect_digit_maps,
-    read_truth_digits,
-    true_page_bigrams,
+from sphaera_tables.reference import perfect_analyses, read_truth_digits
+from sphaera_tables.scoring import (
+    DEFAULT_MIN_SCORES,
+    MODELS,
+    CorpusStatistics,
+    ScoreModel,
+    feature_matrix,
+    page_maps,
 )
+from sphaera_tables.search import top_k_matches
 
 
 @dataclass
@@ -45,23 +53,6 @@ class RetrievalScores:
     same_type_ranked_below: float
     mean_score_true_match: float
     mean_score_same_type_other_numbers: float
-
-
-@dataclass
-class MatchEvaluation:
-    """Everything ``tables evaluate matches`` reports."""
-
-    pages: int
-    bigram: RetrievalScores
-    baseline: RetrievalScores | None
-    faithfulness: float | None
-    explained_matches: int
-    perfect_digits: RetrievalScores
-    faithfulness_bound: float
-    """Faithfulness with perfect digits over the same true matches (nan when there are none)."""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def page_contents(truth: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
@@ -128,8 +119,8 @@ def number_cells(analysis: PageAnalysis, truth_digits: pd.DataFrame) -> np.ndarr
     cells = np.full(n_numbers(digits), "", dtype=object)
     if truth_digits.empty or digits.empty:
         return cells
-    centres = np.column_stack([(truth_digits.x0 + truth_digits.x1) / 2,
-                               (truth_digits.y0 + truth_digits.y1) / 2])
+    centres = np.column_stack([(truth_digits.x0 + truth_digits.x1 - 1) / 2,
+                               (truth_digits.y0 + truth_digits.y1 - 1) / 2])
     half_height = float(np.median(truth_digits.y1 - truth_digits.y0)) / 2
     distance, nearest = cKDTree(centres).query(digits[["x", "y"]].to_numpy(),
                                                distance_upper_bound=half_height)
@@ -143,16 +134,57 @@ def number_cells(analysis: PageAnalysis, truth_digits: pd.DataFrame) -> np.ndarr
     return cells
 
 
-def explanation_faithfulness(analysis_a, map_a, cells_a, analysis_b, map_b, cells_b) -> float:
-    """Share of the positive relevance of a pair that links the same printed number."""
-    relevance = explain_match(analysis_a, map_a, analysis_b, map_b).relevance
+def printed_cells(truth_digits: pd.DataFrame) -> dict[str, str]:
+    """``cell_key -> the digits the page prints there`` (misprints included)."""
+    table = truth_digits[truth_digits.cell_key != ""].sort_values(["cell_key", "position"])
+    return table.groupby("cell_key")["digit"].agg(
+        lambda d: "".join(str(int(v)) for v in d)).to_dict()
+
+
+@dataclass
+class PairScores:
+    """Explanation and collation scores of one true match."""
+
+    faithfulness: float
+    """Share of the positive relevance joining the same truth cell."""
+    row_consistency: float
+    """Share of the positive relevance joining numbers of the same truth row."""
+    positive_ratio: float
+    """Positive relevance over the score (1 = no cancellation)."""
+    variants_found: int
+    variants_right: int
+    true_variants: int
+    true_variants_found: int
+
+
+def pair_scores(explanation, collation, cells_a: np.ndarray, cells_b: np.ndarray,
+                printed_a: dict, printed_b: dict) -> PairScores:
+    """Score one explained true match against the truth (cells of each page's numbers)."""
+    relevance = explanation.relevance
     positive = np.clip(relevance, 0, None)
     total = positive.sum()
-    if total <= 0:
-        return float("nan")
     linked = positive[: len(cells_a), : len(cells_b)]
-    same = (cells_a[:, None] == cells_b[None, :]) & (cells_a[:, None] != "")
-    return float(linked[same].sum() / total)
+    known = (cells_a[:, None] != "") & (cells_b[None, :] != "")
+    same_cell = (cells_a[:, None] == cells_b[None, :]) & known
+    rows_a = np.array([c.rsplit(":", 1)[0] for c in cells_a], dtype=object)
+    rows_b = np.array([c.rsplit(":", 1)[0] for c in cells_b], dtype=object)
+    same_row = (rows_a[:, None] == rows_b[None, :]) & known
+    true = {cell for cell in printed_a.keys() & printed_b.keys()
+            if printed_a[cell] != printed_b[cell]}
+    found = set()
+    right = 0
+    for v in collation.variants.itertuples(index=False):
+        cell = cells_a[v.number_a]
+        if cell and cell == cells_b[v.number_b] and cell in true:
+            right += 1
+            found.add(cell)
+    nan = float("nan")
+    return PairScores(
+        faithfulness=float(linked[same_cell].sum() / total) if total > 0 else nan,
+        row_consistency=float(linked[same_row].sum() / total) if total > 0 else nan,
+        positive_ratio=float(total / explanation.y) if explanation.y > 0 else nan,
+        variants_found=len(collation.variants), variants_right=right,
+        true_variants=len(true), true_variants_found=len(found))
 
 
 def baseline_features(paths: list[Path], side: int = 32) -> np.ndarray:
@@ -170,74 +202,161 @@ def baseline_features(paths: list[Path], side: int = 32) -> np.ndarray:
     return np.asarray(rows)
 
 
-def evaluate_matches(out: Path | str, truth: Path | str, *, baseline: bool = True,
-                     load_analysis=None, progress=None) -> MatchEvaluation:
+@dataclass
+class ModelEvaluation:
+    """The scores of one model on one kind of digits (the detector's or perfect ones)."""
+
+    model: str
+    digits: str
+    retrieval: RetrievalScores
+    """Ranking every page by score."""
+    listed: RetrievalScores
+    """Counting only the matches the default search lists (unlisted editions are misses)."""
+    listed_true_matches: int
+    faithfulness: float
+    row_consistency: float
+    median_positive_ratio: float
+    variant_precision: float
+    variant_recall: float
+
+
+@dataclass
+class MatchEvaluation:
+    """Everything ``tables evaluate matches`` reports."""
+
+    pages: int
+    as_written: RetrievalScores
+    """matches.csv of the results folder as written (its model and settings)."""
+    models: list[ModelEvaluation]
+    baseline: RetrievalScores | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def listed_retrieval(matches: pd.DataFrame, page_ids: list[str], contents, types
+                     ) -> RetrievalScores:
+    """Retrieval counted on a match list (columns page_a, page_b, score): a query's ranking is
+    its listed matches by score, and its true matches that are not listed count as misses."""
+    listed = {}
+    for row in matches.itertuples(index=False):
+        listed.setdefault(row.page_a, []).append((row.score, row.page_b))
+    average_precisions, hits = [], []
+    empty: set[str] = set()
+    for query in page_ids:
+        mine = contents.get(query, empty)
+        relevant = sum(1 for other in page_ids
+                       if other != query and mine & contents.get(other, empty))
+        if not mine or relevant == 0:
+            continue
+        ranked = [bool(mine & contents.get(b, empty))
+                  for _, b in sorted(listed.get(query, []), key=lambda t: -t[0])]
+        precision = np.cumsum(ranked) / np.arange(1, len(ranked) + 1) if ranked else []
+        average_precisions.append(float(np.sum(np.asarray(precision)[ranked]) / relevant)
+                                  if ranked else 0.0)
+        hits.append(float(ranked[0]) if ranked else 0.0)
+    nan = float("nan")
+    return RetrievalScores(len(average_precisions), _mean(average_precisions), _mean(hits),
+                           nan, nan, nan)
+
+
+def evaluate_model(analyses: dict[str, PageAnalysis], page_ids: list[str], truth_digits,
+                   contents, types, scoring: ScoreModel, *, top_k: int, min_score: float,
+                   digits: str, progress=None) -> ModelEvaluation:
+    """Score one model on the given page analyses: retrieval over every page and over the
+    default match list, and the explanation and collation of every listed true match."""
+    track = progress or (lambda iterable, total, label: iterable)
+    phi = np.stack([analyses[p].phi for p in page_ids]) if page_ids else np.zeros((0, 100))
+    cells = sparse.vstack([analyses[p].cells.counts() for p in page_ids], format="csr") \
+        if page_ids else sparse.csr_matrix((0, N_CELL_FEATURES))
+    statistics = CorpusStatistics.of_corpus(phi, cells, scoring)
+    maps = {p: page_maps(phi[i], cells[i] if scoring.uses_cells else None, statistics, scoring)
+            for i, p in enumerate(page_ids)}
+    parts = [maps[p].features(phi[i], cells[i]) for i, p in enumerate(page_ids)]
+    features = feature_matrix(np.array([part[0] for part in parts]).reshape(-1, 100),
+                              [part[1] for part in parts])
+    similarity = (features @ features.T).toarray()
+    retrieval = retrieval_scores(similarity, page_ids, contents, types)
+    found = top_k_matches(features, top_k, min_score)
+    listed = pd.DataFrame({"page_a": [page_ids[i] for i in found.a],
+                           "page_b": [page_ids[i] for i in found.b], "score": found.score})
+    true_pairs = sorted({tuple(sorted((a, b))) for a, b in zip(listed.page_a, listed.page_b,
+                                                               strict=True)
+                         if contents.get(a, set()) & contents.get(b, set())})
+    by_page = {page: frame for page, frame in truth_digits.groupby("page_id")}
+    page_truth: dict[str, tuple] = {}
+
+    def truth_of(page_id):
+        if page_id not in page_truth:
+            frame = by_page.get(page_id, truth_digits.iloc[:0])
+            page_truth[page_id] = (number_cells(analyses[page_id], frame), printed_cells(frame))
+        return page_truth[page_id]
+
+    scores = []
+    for a, b in track(true_pairs, len(true_pairs), f"Scoring {scoring.model} ({digits})"):
+        explanation = explain_match(analyses[a], maps[a], analyses[b], maps[b])
+        collation = collation_of(explanation, analyses[a], analyses[b])
+        (cells_a, printed_a), (cells_b, printed_b) = truth_of(a), truth_of(b)
+        scores.append(pair_scores(explanation, collation, cells_a, cells_b, printed_a,
+                                  printed_b))
+    found_total = sum(s.variants_found for s in scores)
+    true_total = sum(s.true_variants for s in scores)
+    return ModelEvaluation(
+        model=scoring.model, digits=digits, retrieval=retrieval,
+        listed=listed_retrieval(listed, page_ids, contents, types),
+        listed_true_matches=len(true_pairs),
+        faithfulness=_nanmean([s.faithfulness for s in scores]),
+        row_consistency=_nanmean([s.row_consistency for s in scores]),
+        median_positive_ratio=float(np.nanmedian([s.positive_ratio for s in scores]))
+        if scores else float("nan"),
+        variant_precision=sum(s.variants_right for s in scores) / found_total
+        if found_total else float("nan"),
+        variant_recall=sum(s.true_variants_found for s in scores) / true_total
+        if true_total else float("nan"),
+    )
+
+
+def _nanmean(values) -> float:
+    values = [v for v in values if np.isfinite(v)]
+    return _mean(values)
+
+
+def evaluate_matches(out: Path | str, truth: Path | str, *, load_analysis,
+                     baseline: bool = True, progress=None) -> MatchEvaluation:
     """Evaluate a results folder ``out`` against a synthetic corpus's ``truth`` folder.
 
-    ``load_analysis(page_id) -> PageAnalysis`` gives the cached page analyses (needed for the
-    faithfulness of the explanations; skipped when ``None``).
+    ``load_analysis(page_id) -> PageAnalysis`` gives the cached page analyses of the run. Both
+    models are scored with the run's search settings (top-k, minimum score; the ``bigram``
+    model, whose scores mean something else, with its own default minimum), each on the
+    detector's digits and on the truth's.
     """
     out, truth = Path(out), Path(truth)
-    track = progress or (lambda iterable, total, label: iterable)
     pages = pd.read_csv(out / "pages.csv", dtype={"page_id": str}, keep_default_na=False)
     page_ids = pages.loc[pages.status == "ok", "page_id"].tolist()
-    features = np.load(out / "features.npy", allow_pickle=False)
-    if len(features) != len(page_ids):
-        raise ValueError(f"{out}: features.npy has {len(features)} rows for {len(page_ids)} pages")
     manifest = json.loads((out / "manifest.json").read_text())
     config = manifest["config"]
     contents, types = page_contents(truth)
-    bigram = retrieval_scores(features @ features.T, page_ids, contents, types)
     matches = pd.read_csv(out / "matches.csv", dtype={"page_a": str, "page_b": str})
-    true_matches = [(a, b) for a, b in zip(matches.page_a, matches.page_b, strict=True)
-                    if contents.get(a, set()) & contents.get(b, set())]
+    as_written = listed_retrieval(matches, page_ids, contents, types)
     digits = read_truth_digits(truth)
-    perfect, bound = _perfect_digits(digits, page_ids, true_matches, contents, types, config)
+    detected = {p: load_analysis(p) for p in page_ids}
+    first = next(iter(detected.values()), None)
+    detector_config = DetectorConfig(digit_pitch_px=first.pitch, digit_height_px=first.height) \
+        if first is not None else DetectorConfig()
+    perfect = perfect_analyses(truth, page_ids, detector_config)
+    run_model = ScoreModel(**config["scoring"])
+    models = []
+    for model in MODELS:
+        scoring = run_model if model == run_model.model else ScoreModel(model=model)
+        min_score = config["min_score"] if model == run_model.model \
+            else DEFAULT_MIN_SCORES[model]
+        for kind, analyses in (("detector", detected), ("perfect", perfect)):
+            models.append(evaluate_model(analyses, page_ids, digits, contents, types, scoring,
+                                         top_k=config["top_k"], min_score=min_score,
+                                         digits=kind, progress=progress))
     generic = None
     if baseline:
         corpus = Path(manifest["corpus"])
         base = baseline_features([corpus / p for p in page_ids])
         generic = retrieval_scores(base @ base.T, page_ids, contents, types)
-    faithfulness, explained = None, 0
-    if load_analysis is not None:
-        common = np.load(out / "common_profile.npy", allow_pickle=False)
-
-        def page_map(phi):
-            return feature_map(phi, common, config["mass_floor"], config["norm_floor"])
-
-        faithfulness, explained = _faithfulness(digits, true_matches, load_analysis, page_map,
-                                                track)
-    return MatchEvaluation(len(page_ids), bigram, generic, faithfulness, explained, perfect,
-                           bound)
-
-
-def _perfect_digits(digits, page_ids, true_matches, contents, types, config):
-    """Retrieval scores and faithfulness bound of the model fed the truth's digits."""
-    pages = true_page_bigrams(digits, page_ids)
-    maps = perfect_digit_maps(pages, config["mass_floor"], config["norm_floor"])
-    features = np.stack([maps[p] @ pages[p].counts for p in page_ids]) if page_ids \
-        else np.zeros((0, 100))
-    scores = retrieval_scores(features @ features.T, page_ids, contents, types)
-    shares = [instance_faithfulness(pages[a], maps[a], pages[b], maps[b])
-              for a, b in true_matches]
-    return scores, _mean([s for s in shares if np.isfinite(s)])
-
-
-def _faithfulness(digits, true_matches, load_analysis, page_map, track):
-    by_page = {page: frame for page, frame in digits.groupby("page_id")}
-    cache: dict[str, tuple] = {}
-
-    def page(page_id):
-        if page_id not in cache:
-            analysis = load_analysis(page_id)
-            cells = number_cells(analysis, by_page.get(page_id, digits.iloc[:0]))
-            cache[page_id] = (analysis, page_map(analysis.phi), cells)
-        return cache[page_id]
-
-    shares = []
-    for page_a, page_b in track(true_matches, len(true_matches), "Scoring explanations"):
-        a, b = page(page_a), page(page_b)
-        shares.append(explanation_faithfulness(a[0], a[1], a[2], b[0], b[1], b[2]))
-    shares = [s for s in shares if np.isfinite(s)]
-    return _mean(shares), len(shares)
-
+    return MatchEvaluation(len(page_ids), as_written, models, generic)

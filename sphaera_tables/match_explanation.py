@@ -1,46 +1,71 @@
 """BiLRP explanation of one candidate match, on printed numbers, from cached page analyses.
 
-The score of pages a and b is ``<h_a, h_b>`` with ``h = M phi`` (see
-:mod:`sphaera_tables.features`). Each page's cached factors (relevance of ``phi_m`` on each
-printed number) are mapped by its ``M`` and multiplied: ``R = (M_a F_a)^T (M_b F_b)`` is the (G_a + 1) x
-(G_b + 1) matrix of how much each number of a, together with each number of b, supports the
-score (the last row and column: relevance at no detected digit).
-``sum R = score`` (the conservation residual is reported with every explanation).
+The score of pages a and b is a sum of dot products of their features, each page's features
+linear in its counts through its maps (:mod:`sphaera_tables.scoring`). Each page's cached
+factors (relevance of every bigram and cell feature on each printed number) are mapped the same
+way and multiplied: ``R`` is the (G_a + 1) x (G_b + 1) matrix of how much each number of a,
+together with each number of b, supports the score (last row and column: relevance at no
+detected digit). ``sum R = score`` (the conservation residual is reported with every
+explanation). From ``R`` come the links between numbers, the links between rows and the
+collation of the two pages (:mod:`sphaera_tables.collation`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sphaera_tables.bigram import N_BIGRAMS
-from sphaera_tables.explain import PairExplanation, PooledFactors, bilrp, render_box_links
+from sphaera_tables.collation import Collation, collate
+from sphaera_tables.explain import PairExplanation, render_box_links
+from sphaera_tables.explain.pairs import conservation_residual
 from sphaera_tables.page_analysis import PageAnalysis
+from sphaera_tables.scoring import PageMaps, pair_relevance
 
 DEFAULT_LINKS = 30
 DRAWN_LINKS = 150
 
 
-def pooled_features(analysis: PageAnalysis, feature_map: np.ndarray) -> PooledFactors:
-    """The page's number-pooled factors of its similarity features ``feature_map @ phi``."""
-    numbers = analysis.numbers
+def mapped_factors(analysis: PageAnalysis, maps: PageMaps):
+    """The page's relevance factors on its numbers, mapped like its features."""
+    groups = analysis.factors.shape[1]
+    cells = analysis.cells.factors(groups) if maps.cells is not None else None
+    return maps.factors(analysis.factors, cells)
+
+
+def page_features(analysis: PageAnalysis, maps: PageMaps):
+    """The page's features (bigram part, cell part), see :meth:`PageMaps.features`."""
+    cells = analysis.cells.counts() if maps.cells is not None else None
+    return maps.features(analysis.phi, cells)
+
+
+def explain_match(analysis_a: PageAnalysis, maps_a: PageMaps,
+                  analysis_b: PageAnalysis, maps_b: PageMaps) -> PairExplanation:
+    """BiLRP of the score of two pages on their printed numbers (last row/column: elsewhere)."""
+    relevance = pair_relevance(mapped_factors(analysis_a, maps_a),
+                               mapped_factors(analysis_b, maps_b))
+    (bigram_a, cells_a), (bigram_b, cells_b) = (page_features(analysis_a, maps_a),
+                                                page_features(analysis_b, maps_b))
+    y = float(bigram_a @ bigram_b)
+    if cells_a is not None and cells_b is not None:
+        y += float(cells_a.multiply(cells_b).sum())
+    return PairExplanation(relevance=relevance, y=y,
+                           residual=conservation_residual(relevance, y),
+                           centres_a=_centres(analysis_a), centres_b=_centres(analysis_b))
+
+
+def _centres(analysis: PageAnalysis) -> np.ndarray:
     centres = np.full((analysis.factors.shape[1], 2), np.nan)
+    numbers = analysis.numbers
     centres[: len(numbers)] = np.column_stack([(numbers.y0 + numbers.y1) / 2,
                                                (numbers.x0 + numbers.x1) / 2])
-    return PooledFactors(values=feature_map @ analysis.factors, phi=feature_map @ analysis.phi,
-                         centres=centres)
+    return centres
 
 
-def explain_match(analysis_a: PageAnalysis, map_a: np.ndarray,
-                  analysis_b: PageAnalysis, map_b: np.ndarray) -> PairExplanation:
-    """BiLRP of the score of two pages on their printed numbers (last row/column: elsewhere).
-
-    ``map_a``, ``map_b``: each page's feature map (100, 100), see
-    :func:`sphaera_tables.features.feature_map`.
-    """
-    for feature_map in (map_a, map_b):
-        if np.shape(feature_map) != (N_BIGRAMS, N_BIGRAMS):
-            raise ValueError("a feature map must be a 100 x 100 matrix")
-    return bilrp(pooled_features(analysis_a, map_a), pooled_features(analysis_b, map_b))
+def collation_of(explanation: PairExplanation, analysis_a: PageAnalysis,
+                 analysis_b: PageAnalysis) -> Collation:
+    """Aligned rows and variants of the pair (:func:`~sphaera_tables.collation.collate`)."""
+    numbers_a, numbers_b = analysis_a.numbers, analysis_b.numbers
+    return collate(explanation.relevance[: len(numbers_a), : len(numbers_b)], numbers_a,
+                   numbers_b)
 
 
 def strongest_links(explanation: PairExplanation, analysis_a: PageAnalysis,
@@ -74,21 +99,87 @@ def strongest_links(explanation: PairExplanation, analysis_a: PageAnalysis,
     return links
 
 
+def row_links(collation: Collation, analysis_a: PageAnalysis,
+              analysis_b: PageAnalysis) -> list[dict]:
+    """The aligned rows: ``row_a``, ``row_b`` (row indices, upright reading order),
+    ``label_a``, ``label_b`` (each row's first number), ``cells`` (numbers read alike in both),
+    ``relevance`` (their share of the score), ``box_a``, ``box_b`` (the rows' boxes, page px)."""
+    links = []
+    for row in collation.rows.itertuples(index=False):
+        links.append({
+            "row_a": int(row.row_a), "row_b": int(row.row_b),
+            "label_a": _row_label(analysis_a, row.row_a),
+            "label_b": _row_label(analysis_b, row.row_b),
+            "cells": int(row.anchors), "relevance": float(row.relevance),
+            "box_a": _row_box(analysis_a, row.row_a), "box_b": _row_box(analysis_b, row.row_b),
+        })
+    return links
+
+
+def variant_records(collation: Collation, analysis_a: PageAnalysis,
+                    analysis_b: PageAnalysis) -> list[dict]:
+    """The cells the two pages print differently, each with its row and both readings, e.g.
+    ``{"row_a": "13", "text_a": "43", "text_b": "34", ...}`` with boxes in page px."""
+    numbers_a, numbers_b = analysis_a.numbers, analysis_b.numbers
+    records = []
+    for v in collation.variants.itertuples(index=False):
+        records.append({
+            "row_a": _row_label(analysis_a, v.row_a), "row_b": _row_label(analysis_b, v.row_b),
+            "row_text_a": _row_text(analysis_a, v.row_a),
+            "row_text_b": _row_text(analysis_b, v.row_b),
+            "text_a": v.text_a, "text_b": v.text_b,
+            "box_a": _box(numbers_a, v.number_a), "box_b": _box(numbers_b, v.number_b),
+        })
+    return records
+
+
+def _row_members(analysis: PageAnalysis, row: int):
+    numbers = analysis.numbers
+    members = numbers[numbers["row"] == row]
+    return members.iloc[np.argsort(members["ux"].to_numpy(), kind="stable")]
+
+
+def _row_label(analysis: PageAnalysis, row: int) -> str:
+    members = _row_members(analysis, row)
+    return str(members["text"].iloc[0]) if len(members) else ""
+
+
+def _row_text(analysis: PageAnalysis, row: int) -> str:
+    return " ".join(str(t) for t in _row_members(analysis, row)["text"])
+
+
+def _row_box(analysis: PageAnalysis, row: int) -> list[float]:
+    members = _row_members(analysis, row)
+    return [round(float(members.x0.min()), 1), round(float(members.y0.min()), 1),
+            round(float(members.x1.max()), 1), round(float(members.y1.max()), 1)]
+
+
+def _box(numbers, index: int) -> list[float]:
+    return numbers.loc[index, ["x0", "y0", "x1", "y1"]].to_numpy(np.float64).round(1).tolist()
+
+
 def explanation_record(page_a: str, page_b: str, score: float, explanation: PairExplanation,
                        analysis_a: PageAnalysis, analysis_b: PageAnalysis,
-                       limit: int = DEFAULT_LINKS) -> dict:
-    """The JSON-ready explanation of a match (results-folder contract, design.md section 3)."""
+                       limit: int = DEFAULT_LINKS, model: str = "numbers") -> dict:
+    """The JSON-ready explanation of a match (results-folder contract, design.md section 3):
+    number links, row links and the collation's variants."""
     relevance = explanation.relevance
     total = float(relevance.sum())
     linked = float(relevance[:-1, :-1].sum())
+    collation = collation_of(explanation, analysis_a, analysis_b)
     return {
         "page_a": page_a,
         "page_b": page_b,
+        "model": model,
         "score": float(score),
         "explained": total,
         "residual": float(explanation.residual),
         "unlinked": total - linked,
+        "positive": float(np.clip(relevance, 0, None).sum()),
+        "negative": float(np.clip(relevance, None, 0).sum()),
         "links": strongest_links(explanation, analysis_a, analysis_b, limit),
+        "rows": row_links(collation, analysis_a, analysis_b),
+        "variants": variant_records(collation, analysis_a, analysis_b),
     }
 
 

@@ -28,8 +28,9 @@ from scipy.spatial import cKDTree
 from digit_detector.inference import DIGIT_COLUMNS, detect
 from digit_detector.model import DetectorConfig, DigitDetector
 from sphaera_tables.bigram import BigramHead, bigram_offsets, blob_unit
+from sphaera_tables.cells import CellOccurrences, cell_occurrences
 from sphaera_tables.explain import Factors, pool
-from sphaera_tables.numbers import group_numbers, number_table
+from sphaera_tables.numbers import ReadingFrame, group_numbers, number_table
 
 STORED_DIGIT_COLUMNS = [*DIGIT_COLUMNS, "number"]
 BLOB_PEAK = 1.0
@@ -94,6 +95,7 @@ class PageAnalysis:
         ``number`` (index of the number the digit belongs to).
     page_shape : (height, width) of the page image, px.
     scale : working px per page px; ``rotation``: degrees the page was turned to be upright.
+    pitch, height : the detector's digit pitch and height at the working scale, px.
     """
 
     phi: np.ndarray
@@ -102,11 +104,23 @@ class PageAnalysis:
     page_shape: tuple[int, int]
     scale: float
     rotation: int
+    pitch: float
+    height: float
+
+    @property
+    def frame(self) -> ReadingFrame:
+        """How the page's digits are read upright."""
+        return ReadingFrame(self.page_shape, self.scale, self.rotation, self.pitch, self.height)
 
     @functools.cached_property
     def numbers(self) -> pd.DataFrame:
-        """The printed numbers (factor columns): box x0, y0, x1, y1 (page px) and text."""
-        return number_table(self.digits, self.digits["number"].to_numpy())
+        """The printed numbers (factor columns), :func:`~sphaera_tables.numbers.number_table`."""
+        return number_table(self.digits, self.digits["number"].to_numpy(), self.frame)
+
+    @functools.cached_property
+    def cells(self) -> CellOccurrences:
+        """The page's cell features (:mod:`sphaera_tables.cells`), anchored on its numbers."""
+        return cell_occurrences(self.numbers, self.frame)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for ``numpy.savez`` (no pickled objects)."""
@@ -117,6 +131,7 @@ class PageAnalysis:
             "page_shape": np.asarray(self.page_shape, dtype=np.int64),
             "scale": np.asarray(self.scale, dtype=np.float64),
             "rotation": np.asarray(self.rotation, dtype=np.int64),
+            "digit_size": np.asarray([self.pitch, self.height], dtype=np.float64),
         }
 
     @classmethod
@@ -132,6 +147,8 @@ class PageAnalysis:
             page_shape=tuple(int(v) for v in arrays["page_shape"]),
             scale=float(arrays["scale"]),
             rotation=int(arrays["rotation"]),
+            pitch=float(arrays["digit_size"][0]),
+            height=float(arrays["digit_size"][1]),
         )
 
 
@@ -145,7 +162,9 @@ def analyse_page(grey: np.ndarray, detector: DigitDetector, config: FeatureConfi
     """
     detection = detect(grey, detector)
     prepared = detection.prepared
-    digits = detection.digits.assign(number=group_numbers(detection.digits))
+    frame = ReadingFrame(tuple(grey.shape), float(prepared.scale), int(prepared.rotation),
+                         detector.config.digit_pitch_px, detector.config.digit_height_px)
+    digits = detection.digits.assign(number=group_numbers(detection.digits, frame))
     head = config.head(detector.config)
     maps = detection.maps[None].double()
     active = head.active_pixels(maps)
@@ -161,6 +180,8 @@ def analyse_page(grey: np.ndarray, detector: DigitDetector, config: FeatureConfi
         page_shape=tuple(grey.shape),
         scale=float(prepared.scale),
         rotation=int(prepared.rotation),
+        pitch=frame.pitch,
+        height=frame.height,
     )
 
 

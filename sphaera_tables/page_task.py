@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import importlib.util
 import json
 import time
 import zipfile
@@ -26,7 +27,10 @@ from digit_detector.page import PageReadError, load_page
 from digit_detector.weights import load_detector
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
 
-CACHE_FORMAT = 2
+ANALYSIS_MODULES = ("digit_detector.inference", "digit_detector.prepare",
+                    "digit_detector.reading", "sphaera_tables.bigram",
+                    "sphaera_tables.numbers", "sphaera_tables.page_analysis")
+"""The modules whose code defines what a cached page analysis holds."""
 THUMBNAIL_SIDE = 800
 
 
@@ -53,13 +57,24 @@ class PageOutcome:
 
 
 def cache_key(content_sha256: str, model_sha256: str, features: FeatureConfig) -> str:
-    """Key of a page's cached analysis: same image bytes, model and settings -> same key."""
+    """Key of a page's cached analysis: same image bytes, model, settings and analysis code
+    -> same key. The code's fingerprint makes a change to the network's definition redo the
+    pages without anybody having to remember a format number."""
     blob = json.dumps(
-        {"format": CACHE_FORMAT, "content": content_sha256, "model": model_sha256,
-         "features": features.to_dict()},
+        {"code": analysis_code_fingerprint(), "content": content_sha256,
+         "model": model_sha256, "features": features.to_dict()},
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@functools.cache
+def analysis_code_fingerprint() -> str:
+    """SHA-256 of the source of :data:`ANALYSIS_MODULES`."""
+    digest = hashlib.sha256()
+    for name in ANALYSIS_MODULES:
+        digest.update(Path(importlib.util.find_spec(name).origin).read_bytes())
+    return digest.hexdigest()
 
 
 def cache_file(out: str | Path, key: str) -> Path:

@@ -31,7 +31,6 @@ from sphaera_tables.explain import (
     pooled_lrp_factors,
     render_pair,
 )
-from sphaera_tables.features import DEFAULT_MASS_FLOOR, DEFAULT_NORM_FLOOR, feature_map
 from sphaera_tables.match_explanation import (
     DEFAULT_LINKS,
     explain_match,
@@ -40,6 +39,7 @@ from sphaera_tables.match_explanation import (
 )
 from sphaera_tables.match_explanation import render_match as render_digit_links
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
+from sphaera_tables.scoring import CorpusStatistics, ScoreModel, page_maps
 
 DETECTOR_GAMMA = 0.5
 PIXEL_CELL = 8
@@ -62,23 +62,29 @@ def detector_composite(detector: DigitDetector) -> Composite:
     return Composite({f"detector.{first}": ZBox(0.0, 1.0), nn.Conv2d: Gamma(DETECTOR_GAMMA)})
 
 
-def explain_pages(path_a, path_b, detector: DigitDetector, *, common=None,
-                  features: FeatureConfig | None = None, mass_floor: float = DEFAULT_MASS_FLOOR,
-                  norm_floor: float = DEFAULT_NORM_FLOOR, links: int = DEFAULT_LINKS,
-                  pixels: bool = True, cell: int = PIXEL_CELL) -> PairResult:
+def explain_pages(path_a, path_b, detector: DigitDetector, *,
+                  statistics: CorpusStatistics | None = None,
+                  scoring: ScoreModel | None = None, features: FeatureConfig | None = None,
+                  links: int = DEFAULT_LINKS, pixels: bool = True,
+                  cell: int = PIXEL_CELL) -> PairResult:
     """Explain the score of two page images (paths); see the module docstring.
 
-    ``common``: the corpus's common bigram profile (``OUT/common_profile.npy`` of a corpus
-    run) to score the pair as that run does; None removes nothing.
+    ``statistics``: the corpus statistics of a corpus run (``OUT/corpus_statistics.npz``) and
+    ``scoring`` its model, to score the pair as that run does; without them the pair is scored
+    on its own (:meth:`~sphaera_tables.scoring.CorpusStatistics.neutral`). The pixel-level
+    picture shows the bigram part of the score (the part the detector's pixels carry through
+    the bigram head).
     """
     features = features or FeatureConfig()
-    common = np.zeros(100) if common is None else np.asarray(common)
+    scoring = scoring or ScoreModel()
+    statistics = statistics or CorpusStatistics.neutral()
     greys = [load_page(path_a), load_page(path_b)]
     analyses = [analyse_page(grey, detector, features) for grey in greys]
-    maps = [feature_map(a.phi, common, mass_floor, norm_floor) for a in analyses]
-    score = float((maps[0] @ analyses[0].phi) @ (maps[1] @ analyses[1].phi))
+    maps = [page_maps(a.phi, a.cells.counts(), statistics, scoring) for a in analyses]
     explanation = explain_match(analyses[0], maps[0], analyses[1], maps[1])
-    record = explanation_record(str(path_a), str(path_b), score, explanation, *analyses, links)
+    score = explanation.y
+    record = explanation_record(str(path_a), str(path_b), score, explanation, *analyses, links,
+                                scoring.model)
     digit_picture = render_digit_links(greys[0], greys[1], explanation, *analyses)
     pixel_picture = None
     if pixels:
@@ -104,7 +110,8 @@ def pixel_explanation(greys, analyses: list[PageAnalysis], maps, detector, head,
     model = PageModel(detector, head).eval()
     composite = detector_composite(detector)
     pooled, images = [], []
-    for grey, analysis, page_map in zip(greys, analyses, maps, strict=True):
+    for grey, analysis, linear_maps in zip(greys, analyses, maps, strict=True):
+        page_map = linear_maps.bigram
         prepared = prepare_page(grey, detector, scale=analysis.scale, rotation=analysis.rotation)
         x = prepared.image
         labels = grid_labels(tuple(x.shape[-2:]), cell)

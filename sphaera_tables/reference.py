@@ -1,42 +1,26 @@
-"""The bigram model with a perfect digit detector: the ceiling of ``tables evaluate matches``.
+"""A perfect digit detector: the truth's own digits read by the same networks.
 
-The truth's own digits give every page its true bigram counts (two consecutive digits of one
-printed number). They go through the same feature map as detected counts (common profile of
-these counts, the run's floors), so the retrieval scores show what the bigram model itself can
-reach on a corpus, whatever the detector.
-
-Faithfulness bound: with the counts ``phi = sum_i e_(m_i)`` over the page's bigram instances i,
-the features ``h = M phi`` are linear, so BiLRP gives every pair of instances (i in page A, j in
-page B) the relevance ``R_ij = M_a[:, m_i] . M_b[:, m_j]``, one super-pixel per instance. The
-share of positive relevance on pairs of the same printed number (same ``cell_key``) is the
-faithfulness a perfect detector would score. A bag of bigrams cannot tell which of several
-equal bigrams of page B belongs to a bigram of page A, so relevance spreads over all of them
-and this bound lies far below 1 for tables that repeat numbers.
+``tables evaluate matches`` scores every model twice: on the detector's digits and on the
+truth's. A page of the synthetic truth becomes a :class:`~sphaera_tables.page_analysis.PageAnalysis`
+as a detector that finds every digit with score 1 would make it: its digits grouped into numbers
+in its upright frame, its bigram counts (two consecutive digits of one number) and their
+relevance on the numbers (each bigram instance belongs wholly to its number). The same feature
+maps, explanations and collation then run on it, so the perfect-digit figures show what each
+model itself can reach on a corpus, whatever the detector.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from digit_detector.evaluation import true_bigram_instances
-from sphaera_tables.features import bigram_profiles, common_profile, feature_map
-
-
-@dataclass
-class TrueBigrams:
-    """Bigram instances of one page: index ``10 j + k`` (n,) and ``cell_key`` of their number."""
-
-    bigrams: np.ndarray
-    cells: np.ndarray
-
-    @property
-    def counts(self) -> np.ndarray:
-        """The page's 100-bin bigram histogram."""
-        return np.bincount(self.bigrams, minlength=100).astype(np.float64)
+from digit_detector.geometry import class_height_ratios, image_digit_height
+from digit_detector.reading import next_digits
+from sphaera_tables.bigram import N_BIGRAMS
+from sphaera_tables.numbers import ReadingFrame, group_numbers
+from sphaera_tables.page_analysis import PageAnalysis
 
 
 def read_truth_digits(truth: Path | str) -> pd.DataFrame:
@@ -45,35 +29,60 @@ def read_truth_digits(truth: Path | str) -> pd.DataFrame:
                        keep_default_na=False)
 
 
-def true_page_bigrams(digits: pd.DataFrame, page_ids: list[str]) -> dict[str, TrueBigrams]:
-    """:class:`TrueBigrams` of every page in ``page_ids`` from the truth ``digits``
-    (:func:`read_truth_digits`)."""
+def perfect_analyses(truth: Path | str, page_ids: list[str], config) -> dict[str, PageAnalysis]:
+    """:func:`perfect_analysis` of every page in ``page_ids`` (detector ``config``)."""
+    truth = Path(truth)
+    pages = pd.read_csv(truth / "pages.csv", dtype={"page_id": str}).set_index("page_id")
+    digits = read_truth_digits(truth)
+    ratios = class_height_ratios(digits)
     by_page = dict(tuple(digits.groupby("page_id")))
-    pages = {}
-    for page_id in page_ids:
-        instances = true_bigram_instances(by_page.get(page_id, digits.iloc[:0]))
-        pages[page_id] = TrueBigrams(instances.bigram.to_numpy(np.int64),
-                                     instances.cell_key.to_numpy(object))
-    return pages
+    return {page_id: perfect_analysis(by_page.get(page_id, digits.iloc[:0]),
+                                      pages.loc[page_id], ratios, config)
+            for page_id in page_ids}
 
 
-def perfect_digit_maps(pages: dict[str, TrueBigrams], mass_floor: float,
-                       norm_floor: float) -> dict[str, np.ndarray]:
-    """Each page's feature map ``M`` (100, 100) for its true counts, as a run builds them."""
-    phi = np.stack([page.counts for page in pages.values()]) if pages else np.zeros((0, 100))
-    common = common_profile(bigram_profiles(phi, mass_floor))
-    return {page_id: feature_map(counts, common, mass_floor, norm_floor)
-            for page_id, counts in zip(pages, phi, strict=True)}
+def perfect_analysis(truth_digits: pd.DataFrame, page, ratios: np.ndarray,
+                     config) -> PageAnalysis:
+    """The analysis a perfect detector would give one page (module docstring)."""
+    digits, frame = truth_reading(truth_digits, page, ratios, config)
+    number = group_numbers(digits, frame)
+    ux, uy = frame.upright(digits.x.to_numpy(), digits.y.to_numpy())
+    following = next_digits(np.column_stack([ux, uy]), frame.pitch, frame.height)
+    first = np.flatnonzero(following >= 0)
+    values = digits.digit.to_numpy(np.int64)
+    bigram = 10 * values[first] + values[following[first]]
+    groups = int(number.max()) + 2 if len(number) else 1
+    factors = np.zeros((N_BIGRAMS, groups))
+    np.add.at(factors, (bigram, number[first]), 1.0)
+    return PageAnalysis(phi=factors.sum(axis=1), factors=factors,
+                        digits=digits.assign(number=number), page_shape=frame.page_shape,
+                        scale=frame.scale, rotation=frame.rotation, pitch=frame.pitch,
+                        height=frame.height)
 
 
-def instance_faithfulness(page_a: TrueBigrams, map_a: np.ndarray, page_b: TrueBigrams,
-                          map_b: np.ndarray) -> float:
-    """Share of the positive instance-pair relevance ``R_ij`` that joins the same printed number
-    (module docstring); nan when no relevance is positive."""
-    relevance = map_a[:, page_a.bigrams].T @ map_b[:, page_b.bigrams]
-    positive = np.clip(relevance, 0, None)
-    total = positive.sum()
-    if total <= 0:
-        return float("nan")
-    same = (page_a.cells[:, None] == page_b.cells[None, :]) & (page_a.cells[:, None] != "")
-    return float(positive[same].sum() / total)
+def truth_reading(truth_digits: pd.DataFrame, page: pd.Series | tuple, ratios: np.ndarray,
+                  config) -> tuple[pd.DataFrame, ReadingFrame]:
+    """A page's true digits as a perfect detector would report them, and its reading frame.
+
+    ``truth_digits``: the page's rows of ``truth/digits.csv``; ``page``: its row of
+    ``truth/pages.csv`` (height, width, rotation); ``ratios``: the corpus's digit height per
+    class (:func:`~digit_detector.geometry.class_height_ratios`); ``config``: the detector's
+    :class:`~digit_detector.model.DetectorConfig` (working pitch and height). Returns digits
+    with columns x, y, digit, score (1), x0, y0, x1, y1 (page px) and the frame at the page's
+    true working scale, upright as the truth says.
+    """
+    rotation = int(page.rotation)
+    upright = truth_digits.rename(columns={"x0": "y0", "y0": "x0", "x1": "y1", "y1": "x1"}) \
+        if rotation else truth_digits
+    scale = config.digit_height_px / image_digit_height(upright, ratios) if len(truth_digits) \
+        else 1.0
+    digits = pd.DataFrame({
+        "x": (truth_digits.x0 + truth_digits.x1 - 1) / 2,
+        "y": (truth_digits.y0 + truth_digits.y1 - 1) / 2,
+        "digit": truth_digits.digit.astype(np.int64), "score": 1.0,
+        "x0": truth_digits.x0, "y0": truth_digits.y0, "x1": truth_digits.x1,
+        "y1": truth_digits.y1,
+    }).reset_index(drop=True)
+    frame = ReadingFrame((int(page.height), int(page.width)), float(scale), -rotation,
+                         config.digit_pitch_px, config.digit_height_px)
+    return digits, frame

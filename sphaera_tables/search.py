@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from scipy import sparse
 
 
 def top_k_matches(
@@ -22,7 +23,8 @@ def top_k_matches(
 
     Parameters
     ----------
-    features : (N, F) float array.
+    features : (N, F) float array, dense or scipy sparse (the cell features of the
+        ``numbers`` model: a block's scores are a sparse product, never an N x F dense copy).
     k : matches per row (fewer where fewer rows pass ``min_score``).
     min_score : scores below it are not matches.
     block_rows : query rows scored at once; memory is about ``4 * block_rows * N`` bytes.
@@ -36,13 +38,14 @@ def top_k_matches(
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    matrix = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
-    n = matrix.shape[0]
+    block_scores = _sparse_scorer(features) if sparse.issparse(features) else \
+        _dense_scorer(features)
+    n = features.shape[0]
     k_eff = min(k, n - 1)
     columns = {"a": [], "b": [], "score": [], "rank": []}
     for start in range(0, n if k_eff >= 1 else 0, block_rows):
         stop = min(start + block_rows, n)
-        scores = matrix[start:stop] @ matrix.T
+        scores = block_scores(start, stop)
         rows = torch.arange(stop - start)
         scores[rows, rows + start] = -torch.inf
         values, top = torch.topk(scores, k_eff, dim=1)
@@ -57,3 +60,14 @@ def top_k_matches(
         {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in columns.items()}
     )
     return frame.astype({"a": np.int64, "b": np.int64, "score": np.float64, "rank": np.int64})
+
+
+def _dense_scorer(features):
+    matrix = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+    return lambda start, stop: matrix[start:stop] @ matrix.T
+
+
+def _sparse_scorer(features):
+    rows = sparse.csr_matrix(features, dtype=np.float32)
+    columns = rows.T.tocsc()
+    return lambda start, stop: torch.from_numpy((rows[start:stop] @ columns).toarray())

@@ -9,6 +9,7 @@ explanation and produces the same outputs as an uninterrupted run.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from corpus_tools.execution import make_executor
 from corpus_tools.ingest import file_sha256, list_pages, safe_name
@@ -27,19 +29,15 @@ from corpus_tools.storage import (
     atomic_path,
     folder_lock,
     save_npy_atomic,
+    save_npz_atomic,
+    save_sparse_atomic,
     write_json_atomic,
     write_text_atomic,
 )
 from digit_detector.weights import DEFAULT_WEIGHTS, load_detector
 from sphaera_tables import __version__
+from sphaera_tables.cells import N_CELL_FEATURES
 from sphaera_tables.explain import save_png
-from sphaera_tables.features import (
-    DEFAULT_MASS_FLOOR,
-    DEFAULT_NORM_FLOOR,
-    bigram_profiles,
-    common_profile,
-    feature_map,
-)
 from sphaera_tables.match_explanation import (
     DEFAULT_LINKS,
     explain_match,
@@ -55,13 +53,24 @@ from sphaera_tables.page_task import (
     run_page_task,
 )
 from sphaera_tables.report import build_report
+from sphaera_tables.scoring import (
+    DEFAULT_MIN_SCORES,
+    DEFAULT_MODEL,
+    CorpusStatistics,
+    ScoreModel,
+    feature_matrix,
+    page_maps,
+)
 from sphaera_tables.search import top_k_matches
 
-DEFAULT_TOP_K = 5
-DEFAULT_MIN_SCORE = 0.35
+DEFAULT_TOP_K = 10
+DEFAULT_MIN_SCORE = DEFAULT_MIN_SCORES[DEFAULT_MODEL]
 FULL_MATRIX_LIMIT = 2000
 DEFAULT_REPORT_MATCHES = 2000
-COMMON_PROFILE_FILE = "common_profile.npy"
+STATISTICS_FILE = "corpus_statistics.npz"
+CELL_FEATURES_FILE = "cell_features.npz"
+VARIANT_COLUMNS = ["page_a", "page_b", "row_a", "row_b", "text_a", "text_b", "row_text_a",
+                   "row_text_b"]
 METADATA_COLUMNS = ["book_id", "title", "author", "printer", "publisher", "place", "year", "handle"]
 
 
@@ -75,8 +84,7 @@ class SimilarityOptions:
     links: int = DEFAULT_LINKS
     detector_file: str | None = None
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    mass_floor: float = DEFAULT_MASS_FLOOR
-    norm_floor: float = DEFAULT_NORM_FLOOR
+    scoring: ScoreModel = field(default_factory=ScoreModel)
     workers: int | None = None
     scheduler: str | None = None
     networks: bool = True
@@ -87,8 +95,7 @@ class SimilarityOptions:
         return {
             "top_k": self.top_k, "min_score": self.min_score, "explain": self.explain,
             "links": self.links, "features": self.features.to_dict(),
-            "mass_floor": self.mass_floor, "norm_floor": self.norm_floor,
-            "feature_variant": "sqrt_profile_common_removed",
+            "scoring": self.scoring.to_dict(),
         }
 
 
@@ -148,14 +155,18 @@ def run_similarity(corpus: Path | str, out: Path | str,
         ok_ids = [t.page_id for t in tasks if statuses[t.page_id] == "ok"]
         cache_of = {t.page_id: t.cache_file for t in tasks}
         with steps.timed("features"):
-            phi, page_rows = _read_analyses(ok_ids, cache_of)
-            common = common_profile(bigram_profiles(phi, options.mass_floor))
-            maps = [feature_map(p, common, options.mass_floor, options.norm_floor) for p in phi]
-            features = np.zeros((len(ok_ids), 100), np.float32)
-            for row, (page_map, counts) in enumerate(zip(maps, phi, strict=True)):
-                features[row] = page_map @ counts
-            save_npy_atomic(out / "features.npy", features)
-            save_npy_atomic(out / COMMON_PROFILE_FILE, common)
+            phi, cells, page_rows = _read_analyses(ok_ids, cache_of, options.scoring)
+            statistics = CorpusStatistics.of_corpus(phi, cells, options.scoring)
+            maps = [page_maps(phi[row], cells[row] if options.scoring.uses_cells else None,
+                              statistics, options.scoring) for row in range(len(ok_ids))]
+            parts = [page_map.features(phi[row], cells[row]) for row, page_map in
+                     enumerate(maps)]
+            bigram = np.array([part[0] for part in parts]).reshape(-1, 100)
+            features = feature_matrix(bigram, [part[1] for part in parts])
+            save_npy_atomic(out / "features.npy", bigram.astype(np.float32))
+            if options.scoring.uses_cells:
+                save_sparse_atomic(out / CELL_FEATURES_FILE, features[:, 100:])
+            save_npz_atomic(out / STATISTICS_FILE, **statistics.to_arrays())
             _write_pages_csv(out, statuses, page_rows, metadata)
         with steps.timed("search"):
             matches = top_k_matches(features, options.top_k, options.min_score)
@@ -165,13 +176,15 @@ def run_similarity(corpus: Path | str, out: Path | str,
             })
             _write_csv(out / "matches.csv", matches)
             if len(ok_ids) <= FULL_MATRIX_LIMIT:
-                save_npy_atomic(out / "similarity.npy", features @ features.T)
+                save_npy_atomic(out / "similarity.npy",
+                                (features @ features.T).toarray().astype(np.float32))
         _write_manifest(out, corpus, options, model_sha, hashes, steps.timings)
         written = 0
         if options.explain:
             with steps.timed("explanations"):
                 written = _write_explanations(out, matches, ok_ids, cache_of, maps, options,
                                               track)
+                _write_variants(out, matches)
         if options.networks:
             with steps.timed("networks"):
                 _networks(out, options, messages)
@@ -182,6 +195,15 @@ def run_similarity(corpus: Path | str, out: Path | str,
     skipped = sum(1 for s in statuses.values() if s != "ok")
     return RunSummary(out, len(ok_ids), skipped, reused, len(matches), written, steps.timings,
                       messages)
+
+
+def results_scoring(out: Path | str) -> tuple[CorpusStatistics, ScoreModel]:
+    """The corpus statistics and score model of a finished results folder ``out``."""
+    out = Path(out)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    with np.load(out / STATISTICS_FILE, allow_pickle=False) as arrays:
+        statistics = CorpusStatistics.from_arrays(arrays)
+    return statistics, ScoreModel(**manifest["config"]["scoring"])
 
 
 def _corpus_metadata(corpus: Path, messages: list[str]) -> pd.DataFrame | None:
@@ -228,27 +250,32 @@ def _run_tasks(tasks, options, statuses, track) -> int:
     return reused
 
 
-def _read_analyses(ok_ids, cache_of) -> tuple[np.ndarray, dict[str, dict]]:
-    """Bigram counts (N, 100) and the pages.csv facts of each analysed page, reading each
-    cached analysis once and keeping only these small parts of it."""
+def _read_analyses(ok_ids, cache_of, scoring: ScoreModel):
+    """Bigram counts (N, 100), cell counts (N, K) sparse and the pages.csv facts of each
+    analysed page, reading each cached analysis once and keeping only these small parts."""
     phi = np.zeros((len(ok_ids), 100))
+    cells = []
     page_rows = {}
     for row, page_id in enumerate(ok_ids):
         analysis = load_analysis(cache_of[page_id])
         phi[row] = analysis.phi
+        cells.append(analysis.cells.counts())
         page_rows[page_id] = {
             "height": analysis.page_shape[0], "width": analysis.page_shape[1],
             "scale": round(analysis.scale, 5), "rotation": analysis.rotation,
-            "digits": len(analysis.digits), "bigrams": round(float(analysis.phi.sum()), 3),
+            "digits": len(analysis.digits), "numbers": len(analysis.numbers),
+            "bigrams": round(float(analysis.phi.sum()), 3),
         }
-    return phi, page_rows
+    cells = sparse.vstack(cells, format="csr") if cells else \
+        sparse.csr_matrix((0, N_CELL_FEATURES))
+    return phi, cells, page_rows
 
 
 def _write_pages_csv(out, statuses, page_rows, metadata):
     rows = [{"page_id": page_id, "status": statuses[page_id], **page_rows.get(page_id, {})}
             for page_id in sorted(statuses)]
     frame = pd.DataFrame(rows, columns=["page_id", "status", "width", "height", "scale",
-                                        "rotation", "digits", "bigrams"])
+                                        "rotation", "digits", "numbers", "bigrams"])
     if metadata is not None:
         per_page = metadata_for_pages(metadata, frame["page_id"])
         frame = frame.merge(per_page[["page_id", *METADATA_COLUMNS]], on="page_id", how="left")
@@ -283,13 +310,27 @@ def _write_explanations(out, matches, ok_ids, cache_of, maps, options, track) ->
         explanation = explain_match(a, maps[row_of[match.page_a]], b,
                                     maps[row_of[match.page_b]])
         record = explanation_record(match.page_a, match.page_b, match.score, explanation, a, b,
-                                    options.links)
+                                    options.links, options.scoring.model)
         picture = render_match(thumbnail_a, thumbnail_b, explanation, a, b)
         with atomic_path(png_path) as tmp:
             save_png(tmp, picture)
         write_json_atomic(json_path, record)
         written += 1
     return written
+
+
+def _write_variants(out: Path, matches: pd.DataFrame) -> None:
+    """variants.csv: every variant of every explained match, read back from the explanation
+    JSON files (so that a resumed run lists the variants of the pairs it kept)."""
+    rows = []
+    for match in matches.itertuples(index=False):
+        path = out / "explanations" / f"{pair_key(match.page_a, match.page_b)}.json"
+        if path.exists():
+            record = json.loads(path.read_text(encoding="utf-8"))
+            rows.extend({"page_a": match.page_a, "page_b": match.page_b,
+                         **{c: v[c] for c in VARIANT_COLUMNS[2:]}}
+                        for v in record.get("variants", []))
+    _write_csv(out / "variants.csv", pd.DataFrame(rows, columns=VARIANT_COLUMNS))
 
 
 def _thumbnail(out: Path, page_id: str) -> np.ndarray:

@@ -8,15 +8,16 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from digit_detector.model import DetectorConfig
 from sphaera_tables.cli import main
-from sphaera_tables.evaluation import page_contents, retrieval_scores
-from sphaera_tables.reference import (
-    TrueBigrams,
-    instance_faithfulness,
-    perfect_digit_maps,
-    read_truth_digits,
-    true_page_bigrams,
+from sphaera_tables.evaluation import (
+    evaluate_model,
+    listed_retrieval,
+    page_contents,
+    retrieval_scores,
 )
+from sphaera_tables.reference import perfect_analyses, read_truth_digits
+from sphaera_tables.scoring import MODELS, ScoreModel
 from sphaera_tables.similarity import SimilarityOptions, run_similarity
 
 
@@ -40,54 +41,50 @@ def test_retrieval_scores_known_answer():
     assert scores.mean_score_same_type_other_numbers == pytest.approx(0.5)
 
 
-def test_instance_faithfulness_known_answer():
-    # a bigram printed twice on both pages links each copy to both: half of it is right
-    identity = np.eye(100)
-    page = TrueBigrams(np.array([15, 15, 23]), np.array(["r1", "r2", "r3"], dtype=object))
-    assert instance_faithfulness(page, identity, page, identity) == pytest.approx(3 / 5)
-    other = TrueBigrams(np.array([15, 23]), np.array(["x", "y"], dtype=object))
-    assert instance_faithfulness(page, identity, other, identity) == 0.0
-    nothing = TrueBigrams(np.array([42]), np.array(["r1"], dtype=object))
-    assert np.isnan(instance_faithfulness(page, identity, nothing, identity))
+def test_listed_retrieval_counts_unlisted_editions_as_misses():
+    ids = ["a", "b", "c", "d"]
+    contents = {"a": {"t1:0"}, "b": {"t1:0"}, "c": {"t1:1"}, "d": {"t2:0"}}
+    types = {p: {"sine"} for p in ids}
+    # a: lists d then b (b at rank 2: AP 1/2); b lists a (AP 1); c has no true match;
+    # d has no true match either
+    matches = pd.DataFrame({"page_a": ["a", "a", "b"], "page_b": ["d", "b", "a"],
+                            "score": [0.9, 0.5, 0.7]})
+    scores = listed_retrieval(matches, ids, contents, types)
+    assert scores.queries == 2
+    assert scores.mean_average_precision == pytest.approx(0.75)
+    assert scores.precision_at_1 == pytest.approx(0.5)
+    # b lists nothing: its edition is a miss
+    fewer = listed_retrieval(matches.iloc[:2], ids, contents, types)
+    assert fewer.mean_average_precision == pytest.approx(0.25)
 
 
-def test_instance_relevance_conserves_and_matches_a_slow_reference():
-    rng = np.random.default_rng(0)
-    page_a = TrueBigrams(rng.integers(0, 100, 30), rng.choice(["p", "q", "r", ""], 30))
-    page_b = TrueBigrams(rng.integers(0, 100, 25), rng.choice(["p", "q", "s", ""], 25))
-    map_a, map_b = rng.normal(size=(2, 100, 100))
-    positive = same = total = 0.0
-    for (i, m), (j, n) in itertools.product(enumerate(page_a.bigrams), enumerate(page_b.bigrams)):
-        relevance = float(map_a[:, m] @ map_b[:, n])
-        total += relevance
-        if relevance > 0:
-            positive += relevance
-            if page_a.cells[i] == page_b.cells[j] != "":
-                same += relevance
-    score = (map_a @ page_a.counts) @ (map_b @ page_b.counts)
-    assert total == pytest.approx(score)
-    assert instance_faithfulness(page_a, map_a, page_b, map_b) == pytest.approx(same / positive)
-
-
-def test_perfect_digit_features_find_the_copies_of_a_table(synthetic_corpus):
+def test_perfect_analyses_count_the_true_bigrams_and_find_the_copies(synthetic_corpus):
     truth = synthetic_corpus / "truth"
     ids = pd.read_csv(truth / "pages.csv").page_id.tolist()
     digits = read_truth_digits(truth)
-    pages = true_page_bigrams(digits, ids)
+    analyses = perfect_analyses(truth, ids, DetectorConfig(digit_pitch_px=6.5))
     for page_id in ids:  # counts agree with a plain walk over the printed numbers
         expected = np.zeros(100)
         for _, number in digits[digits.page_id == page_id].groupby("number_id"):
             sequence = number.sort_values("position").digit.tolist()
             for first, second in itertools.pairwise(sequence):
                 expected[10 * first + second] += 1
-        np.testing.assert_array_equal(pages[page_id].counts, expected)
-    maps = perfect_digit_maps(pages, mass_floor=8.0, norm_floor=0.03)
-    features = np.stack([maps[p] @ pages[p].counts for p in ids])
+        np.testing.assert_array_equal(analyses[page_id].phi, expected)
+        np.testing.assert_allclose(analyses[page_id].factors.sum(axis=1), expected)
     contents, types = page_contents(truth)
-    scores = retrieval_scores(features @ features.T, ids, contents, types)
-    assert scores.queries >= 2
-    assert scores.mean_average_precision > 0.8
-    assert scores.mean_score_true_match > 2 * scores.mean_score_same_type_other_numbers
+    scores = {model: evaluate_model(analyses, ids, digits, contents, types,
+                                    ScoreModel(model=model), top_k=5, min_score=0.1,
+                                    digits="perfect") for model in MODELS}
+    for model in MODELS:
+        assert scores[model].retrieval.queries >= 2
+        assert scores[model].retrieval.mean_average_precision > 0.8
+    # cells join cells: most relevance links the same cell, nothing cancels, and the
+    # misprints between the copies are found
+    numbers, bigram = scores["numbers"], scores["bigram"]
+    assert numbers.faithfulness > 0.7 and numbers.faithfulness > 1.5 * bigram.faithfulness
+    assert numbers.row_consistency >= numbers.faithfulness
+    assert numbers.median_positive_ratio == pytest.approx(1.0)
+    assert bigram.median_positive_ratio > 2
 
 
 def test_evaluate_matches_scores_the_run_and_its_perfect_digit_reference(synthetic_corpus,
@@ -101,8 +98,11 @@ def test_evaluate_matches_scores_the_run_and_its_perfect_digit_reference(synthet
     assert result.exit_code == 0, result.output
     scores = json.loads(result.output)
     assert scores["pages"] == 16 and scores["baseline"] is None
-    bigram, perfect = scores["bigram"], scores["perfect_digits"]
-    assert perfect["queries"] == bigram["queries"] > 0
-    assert perfect["mean_average_precision"] >= bigram["mean_average_precision"]
-    assert scores["explained_matches"] > 0
-    assert 0 < scores["faithfulness"] <= 1 and 0 < scores["faithfulness_bound"] <= 1
+    evaluated = {(m["model"], m["digits"]): m for m in scores["models"]}
+    assert set(evaluated) == {(m, d) for m in MODELS for d in ("detector", "perfect")}
+    numbers = evaluated["numbers", "detector"]
+    assert numbers["retrieval"]["queries"] == scores["as_written"]["queries"] > 0
+    # the run used the numbers model with the same search: its list scores the same
+    assert numbers["listed"]["mean_average_precision"] == pytest.approx(
+        scores["as_written"]["mean_average_precision"], abs=1e-9)
+    assert numbers["faithfulness"] > evaluated["bigram", "detector"]["faithfulness"]

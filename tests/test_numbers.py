@@ -1,14 +1,24 @@
-"""Grouping detected digits into printed numbers."""
+"""Reading detected digits as a table: numbers, rows and column neighbours, upright."""
 
+import numpy as np
 import pandas as pd
 
-from sphaera_tables.numbers import group_numbers, number_table
+from sphaera_tables.numbers import (
+    ReadingFrame,
+    column_neighbours,
+    group_numbers,
+    number_table,
+    row_neighbours,
+)
+
+UPRIGHT = ReadingFrame((200, 300), 1.0, 0, pitch=8.0, height=12.0)
 
 
-def digits_at(rows):
+def digits_at(rows, score=0.9):
     """Digit boxes 8 px wide, 12 px high, centred at (x, y)."""
-    frame = pd.DataFrame(rows, columns=["x", "y", "digit"])
-    return frame.assign(x0=frame.x - 4, x1=frame.x + 4, y0=frame.y - 6, y1=frame.y + 6)
+    frame = pd.DataFrame(rows, columns=["x", "y", "digit"]).astype({"x": float, "y": float})
+    return frame.assign(score=score, x0=frame.x - 4, x1=frame.x + 4, y0=frame.y - 6,
+                        y1=frame.y + 6)
 
 
 def test_digits_on_a_line_at_digit_pitch_form_numbers_in_reading_order():
@@ -17,17 +27,49 @@ def test_digits_on_a_line_at_digit_pitch_form_numbers_in_reading_order():
         (109, 50, 8), (40, 20, 4), (10, 20, 2), (19, 21, 3), (49, 20, 5),
         (91, 49, 1), (100, 51, 0), (10, 50, 7),
     ])
-    numbers = number_table(digits, group_numbers(digits))
+    numbers = number_table(digits, group_numbers(digits, UPRIGHT), UPRIGHT)
     assert numbers.text.tolist() == ["23", "45", "7", "108"]
     assert numbers.iloc[3][["x0", "y0", "x1", "y1"]].tolist() == [87, 43, 113, 57]
+    assert numbers.row.tolist() == [0, 0, 1, 1]
 
 
-def test_lines_farther_apart_than_half_a_digit_do_not_merge():
-    digits = digits_at([(10, 10, 1), (19, 17, 2)])
-    assert number_table(digits, group_numbers(digits)).text.tolist() == ["1", "2"]
+def test_lines_farther_apart_than_the_rise_window_do_not_merge():
+    digits = digits_at([(10, 10, 1), (19, 18, 2)])
+    assert number_table(digits, group_numbers(digits, UPRIGHT), UPRIGHT).text.tolist() == \
+        ["1", "2"]
+
+
+def test_a_page_printed_sideways_reads_like_the_upright_one():
+    """The same table turned 90 degrees (as a scan of a sideways page) gives the same numbers,
+    rows and neighbours once read in its upright frame."""
+    digits = digits_at([(10, 20, 2), (18, 20, 3), (60, 20, 4), (68, 20, 5),
+                        (10, 50, 2), (18, 50, 4), (60, 50, 4), (68, 50, 6)])
+    upright = number_table(digits, group_numbers(digits, UPRIGHT), UPRIGHT)
+    # the page image is 300 high and 200 wide; reading it upright takes (x, y) -> (y, 199 - x)
+    turned = digits.assign(x=199 - digits.y, y=digits.x)
+    turned = turned.assign(x0=turned.x - 6, x1=turned.x + 6, y0=turned.y - 4, y1=turned.y + 4)
+    frame = ReadingFrame((300, 200), 1.0, 90, pitch=8.0, height=12.0)
+    sideways = number_table(turned, group_numbers(turned, frame), frame)
+    assert sideways.text.tolist() == upright.text.tolist() == ["23", "45", "24", "46"]
+    assert sideways.row.tolist() == upright.row.tolist() == [0, 0, 1, 1]
+    np.testing.assert_array_equal(row_neighbours(sideways, frame), [1, -1, 3, -1])
+    np.testing.assert_array_equal(column_neighbours(sideways, frame), [2, 3, -1, -1])
+
+
+def test_neighbours_in_row_and_column():
+    # a 3 x 2 grid of two-digit numbers, rows 30 px apart, columns 60 px apart
+    rows = []
+    for r in range(3):
+        for c in range(2):
+            rows += [(20 + 60 * c, 20 + 30 * r, r), (28 + 60 * c, 20 + 30 * r, c)]
+    digits = digits_at(rows)
+    numbers = number_table(digits, group_numbers(digits, UPRIGHT), UPRIGHT)
+    assert numbers.text.tolist() == ["00", "01", "10", "11", "20", "21"]
+    np.testing.assert_array_equal(row_neighbours(numbers, UPRIGHT), [1, -1, 3, -1, 5, -1])
+    np.testing.assert_array_equal(column_neighbours(numbers, UPRIGHT), [2, 3, 4, 5, -1, -1])
 
 
 def test_no_digits():
     empty = digits_at([])
-    assert len(group_numbers(empty)) == 0
-    assert number_table(empty, group_numbers(empty)).empty
+    assert len(group_numbers(empty, UPRIGHT)) == 0
+    assert number_table(empty, group_numbers(empty, UPRIGHT), UPRIGHT).empty

@@ -8,15 +8,17 @@ import pytest
 from click.testing import CliRunner
 
 from corpus_tools.ingest import safe_name
+from corpus_tools.storage import load_sparse
 from corpus_tools.synth import generate_corpus
 from digit_detector.page import load_page
 from digit_detector.weights import load_detector
+from sphaera_tables.cells import N_CELL_FEATURES
 from sphaera_tables.cli import main
-from sphaera_tables.features import feature_map
 from sphaera_tables.match_explanation import explain_match
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
 from sphaera_tables.page_task import cached_analysis_loader
-from sphaera_tables.similarity import SimilarityOptions, run_similarity
+from sphaera_tables.scoring import page_maps
+from sphaera_tables.similarity import SimilarityOptions, results_scoring, run_similarity
 
 FAST = SimilarityOptions(min_score=0.0, top_k=2, networks=False, report=False)
 
@@ -45,8 +47,11 @@ def test_results_folder_follows_the_contract(corpus, results):
     assert features.shape == (6, 100) and features.dtype == np.float32
     norms = np.linalg.norm(features, axis=1)
     assert (norms < 1).all()
-    common = np.load(out / "common_profile.npy", allow_pickle=False)
-    np.testing.assert_allclose(features @ common, 0, atol=1e-5)
+    cells = load_sparse(out / "cell_features.npz")
+    assert cells.shape == (6, N_CELL_FEATURES)
+    similarity = np.load(out / "similarity.npy", allow_pickle=False)
+    np.testing.assert_allclose(similarity, features @ features.T + (cells @ cells.T).toarray(),
+                               atol=1e-5)
     matches = pd.read_csv(out / "matches.csv")
     assert list(matches.columns) == ["page_a", "page_b", "score", "rank"]
     assert (matches.page_a != matches.page_b).all()
@@ -62,9 +67,13 @@ def test_scores_are_dot_products_of_features(results):
     out, _ = results
     pages = pd.read_csv(out / "pages.csv")
     features = np.load(out / "features.npy")
+    cells = load_sparse(out / "cell_features.npz")
     row = {p: i for i, p in enumerate(pages.page_id)}
-    for match in pd.read_csv(out / "matches.csv").itertuples():
-        expected = features[row[match.page_a]] @ features[row[match.page_b]]
+    matches = pd.read_csv(out / "matches.csv")
+    assert len(matches) > 0
+    for match in matches.itertuples():
+        a, b = row[match.page_a], row[match.page_b]
+        expected = features[a] @ features[b] + cells[a].multiply(cells[b]).sum()
         assert match.score == pytest.approx(expected, abs=1e-5)
 
 
@@ -112,12 +121,15 @@ def test_explanation_is_symmetric_and_sums_to_the_score(results):
     load = cached_analysis_loader(out)
     ids = pd.read_csv(out / "pages.csv").page_id
     a, b = load(ids[0]), load(ids[1])
-    common = np.load(out / "common_profile.npy")
-    ma, mb = feature_map(a.phi, common), feature_map(b.phi, common)
+    statistics, scoring = results_scoring(out)
+    ma = page_maps(a.phi, a.cells.counts(), statistics, scoring)
+    mb = page_maps(b.phi, b.cells.counts(), statistics, scoring)
     ab = explain_match(a, ma, b, mb)
     ba = explain_match(b, mb, a, ma)
     np.testing.assert_allclose(ab.relevance, ba.relevance.T)
-    assert ab.relevance.sum() == pytest.approx((ma @ a.phi) @ (mb @ b.phi), abs=1e-12)
+    similarity = np.load(out / "similarity.npy")
+    assert ab.relevance.sum() == pytest.approx(similarity[0, 1], abs=1e-6)
+    assert ab.residual < 1e-9
 
 
 def test_threshold_below_blob_self_overlap_is_refused():

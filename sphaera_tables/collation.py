@@ -1,0 +1,113 @@
+"""Collation of two pages that print one table: which row answers which, and where they differ.
+
+A historian compares editions cell by cell: the cells that agree show that one table was
+copied, the cells that differ ("row 13: A prints 16 43, B prints 16 34") show which edition was
+copied from which. The explanation of a match already joins cells: a pair of numbers that are
+each other's strongest partner, read alike, is an *anchor*. Rows are aligned on their anchors
+(each row of A with the row of B it shares most anchors with, at least ``MIN_ROW_ANCHORS``), and
+inside two aligned rows every other number of A is set against the number of B at the same
+distance from the nearest anchor (the column groups of two editions may be set in another
+order; the cells around an anchor keep theirs). A number read with another value and as many
+digits is a variant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MIN_ROW_ANCHORS = 2
+"""Anchors two rows must share to be aligned: one shared number is chance, two are a row."""
+
+
+@dataclass(frozen=True)
+class Collation:
+    """The aligned rows and the variants of a pair of pages.
+
+    ``rows``: one row per aligned row pair, columns row_a, row_b, anchors (cells that agree),
+    relevance (their share of the score). ``variants``: one row per differing cell, columns
+    number_a, number_b (indices into the pages' number tables), row_a, row_b, text_a, text_b.
+    """
+
+    rows: pd.DataFrame
+    variants: pd.DataFrame
+
+
+ROW_COLUMNS = ["row_a", "row_b", "anchors", "relevance"]
+VARIANT_COLUMNS = ["number_a", "number_b", "row_a", "row_b", "text_a", "text_b"]
+
+
+def anchors(relevance: np.ndarray, numbers_a: pd.DataFrame,
+            numbers_b: pd.DataFrame) -> np.ndarray:
+    """(n, 2) index pairs of numbers that are each other's strongest positive partner and read
+    alike. ``relevance``: (len(numbers_a), len(numbers_b)) number-to-number BiLRP."""
+    if relevance.size == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    best_b = relevance.argmax(axis=1)
+    best_a = relevance.argmax(axis=0)
+    rows = np.arange(relevance.shape[0])
+    mutual = (best_a[best_b] == rows) & (relevance[rows, best_b] > 0)
+    texts_a, texts_b = numbers_a["text"].to_numpy(), numbers_b["text"].to_numpy()
+    pairs = np.column_stack([rows[mutual], best_b[mutual]]).astype(np.int64)
+    return pairs[texts_a[pairs[:, 0]] == texts_b[pairs[:, 1]]] if len(pairs) else pairs
+
+
+def collate(relevance: np.ndarray, numbers_a: pd.DataFrame,
+            numbers_b: pd.DataFrame) -> Collation:
+    """Rows and variants of two pages from their number-to-number relevance (module docstring).
+
+    ``numbers_a``, ``numbers_b``: number tables (:func:`~sphaera_tables.numbers.number_table`,
+    columns text, ux, row); ``relevance``: (len(numbers_a), len(numbers_b)).
+    """
+    pairs = anchors(relevance, numbers_a, numbers_b)
+    row_a, row_b = numbers_a["row"].to_numpy(), numbers_b["row"].to_numpy()
+    votes = pd.DataFrame({"row_a": row_a[pairs[:, 0]], "row_b": row_b[pairs[:, 1]],
+                          "relevance": relevance[pairs[:, 0], pairs[:, 1]]})
+    counted = votes.groupby(["row_a", "row_b"], as_index=False).agg(
+        anchors=("relevance", "size"), relevance=("relevance", "sum"))
+    counted = counted[counted.anchors >= MIN_ROW_ANCHORS].sort_values(
+        ["anchors", "relevance", "row_a", "row_b"], ascending=[False, False, True, True])
+    aligned, used_a, used_b = [], set(), set()
+    for row in counted.itertuples(index=False):
+        if row.row_a not in used_a and row.row_b not in used_b:
+            aligned.append(row)
+            used_a.add(row.row_a)
+            used_b.add(row.row_b)
+    rows = pd.DataFrame(aligned, columns=ROW_COLUMNS).sort_values("row_a", ignore_index=True)
+    anchored = {(int(i), int(j)) for i, j in pairs}
+    variants = [variant for row in rows.itertuples(index=False)
+                for variant in _row_variants(row.row_a, row.row_b, numbers_a, numbers_b,
+                                             anchored)]
+    return Collation(rows.astype({"row_a": np.int64, "row_b": np.int64,
+                                  "anchors": np.int64}),
+                     pd.DataFrame(variants, columns=VARIANT_COLUMNS))
+
+
+def _row_variants(row_a, row_b, numbers_a, numbers_b, anchored):
+    """Variants of two aligned rows: numbers of A set against B's at the same distance from
+    the nearest anchor, read differently with as many digits."""
+    cells_a = numbers_a.index[numbers_a["row"] == row_a][np.argsort(
+        numbers_a.loc[numbers_a["row"] == row_a, "ux"].to_numpy(), kind="stable")].to_numpy()
+    cells_b = numbers_b.index[numbers_b["row"] == row_b][np.argsort(
+        numbers_b.loc[numbers_b["row"] == row_b, "ux"].to_numpy(), kind="stable")].to_numpy()
+    position_b = {int(j): q for q, j in enumerate(cells_b)}
+    ties = [(p, position_b[j]) for p, i in enumerate(cells_a) for (ai, j) in anchored
+            if ai == i and j in position_b]
+    if not ties:
+        return
+    anchored_a = {p for p, _ in ties}
+    anchored_b = {q for _, q in ties}
+    texts_a, texts_b = numbers_a["text"], numbers_b["text"]
+    for p, i in enumerate(cells_a):
+        if p in anchored_a:
+            continue
+        nearest_p, nearest_q = min(ties, key=lambda t: (abs(t[0] - p), t[0]))
+        q = p + nearest_q - nearest_p
+        if not 0 <= q < len(cells_b) or q in anchored_b:
+            continue
+        j = cells_b[q]
+        text_a, text_b = str(texts_a[i]), str(texts_b[j])
+        if text_a != text_b and len(text_a) == len(text_b):
+            yield int(i), int(j), int(row_a), int(row_b), text_a, text_b

@@ -37,10 +37,8 @@ from sphaera_tables.reference import perfect_analyses, read_truth_digits
 from sphaera_tables.scoring import (
     DEFAULT_MIN_SCORES,
     MODELS,
-    CorpusStatistics,
     ScoreModel,
-    feature_matrix,
-    page_maps,
+    score_corpus,
 )
 from sphaera_tables.search import top_k_matches
 
@@ -269,12 +267,9 @@ def evaluate_model(analyses: dict[str, PageAnalysis], page_ids: list[str], truth
     phi = np.stack([analyses[p].phi for p in page_ids]) if page_ids else np.zeros((0, 100))
     cells = sparse.vstack([analyses[p].cells.counts() for p in page_ids], format="csr") \
         if page_ids else sparse.csr_matrix((0, N_CELL_FEATURES))
-    statistics = CorpusStatistics.of_corpus(phi, cells, scoring)
-    maps = {p: page_maps(phi[i], cells[i] if scoring.uses_cells else None, statistics, scoring)
-            for i, p in enumerate(page_ids)}
-    parts = [maps[p].features(phi[i], cells[i]) for i, p in enumerate(page_ids)]
-    features = feature_matrix(np.array([part[0] for part in parts]).reshape(-1, 100),
-                              [part[1] for part in parts])
+    scored = score_corpus(phi, cells, scoring)
+    features = scored.features
+    maps = dict(zip(page_ids, scored.maps, strict=True))
     similarity = (features @ features.T).toarray()
     retrieval = retrieval_scores(similarity, page_ids, contents, types)
     found = top_k_matches(features, top_k, min_score)

@@ -53,7 +53,13 @@ class ReadingFrame:
 
 
 def group_numbers(digits: pd.DataFrame, frame: ReadingFrame) -> np.ndarray:
-    """Index of the printed number of every digit, numbers in reading order.
+    """Index of the printed number of every digit, numbers in reading order
+    (the second half of :func:`number_chains`)."""
+    return number_chains(digits, frame)[1]
+
+
+def number_chains(digits: pd.DataFrame, frame: ReadingFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each digit's next digit and its printed number.
 
     Parameters
     ----------
@@ -62,11 +68,12 @@ def group_numbers(digits: pd.DataFrame, frame: ReadingFrame) -> np.ndarray:
 
     Returns
     -------
-    (len(digits),) int64: digits joined by :func:`~digit_detector.reading.next_digits` form a
-    number; numbers are ordered by row (top to bottom, upright) and then from the left.
+    ``(following, number)``, both (len(digits),) int64: the index of the next digit of the
+    number (:func:`~digit_detector.reading.next_digits`, -1 at its end), and the number's
+    index, numbers ordered by row (top to bottom, upright) and then from the left.
     """
     if len(digits) == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     ux, uy = frame.upright(digits.x.to_numpy(), digits.y.to_numpy())
     following = next_digits(np.column_stack([ux, uy]), frame.pitch, frame.height)
     component = _components(len(digits), following)
@@ -74,7 +81,7 @@ def group_numbers(digits: pd.DataFrame, frame: ReadingFrame) -> np.ndarray:
     order = _reading_order(starts.x.to_numpy(), starts.y.to_numpy(), frame)
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
-    return rank[np.searchsorted(starts.index.to_numpy(), component)]
+    return following, rank[np.searchsorted(starts.index.to_numpy(), component)]
 
 
 def number_table(digits: pd.DataFrame, number: np.ndarray, frame: ReadingFrame) -> pd.DataFrame:

@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 from digit_detector.geometry import class_height_ratios, image_digit_height
-from digit_detector.reading import next_digits
 from sphaera_tables.bigram import N_BIGRAMS
-from sphaera_tables.numbers import ReadingFrame, group_numbers
+from sphaera_tables.numbers import ReadingFrame, number_chains
 from sphaera_tables.page_analysis import PageAnalysis
 
 
@@ -45,9 +44,7 @@ def perfect_analysis(truth_digits: pd.DataFrame, page, ratios: np.ndarray,
                      config) -> PageAnalysis:
     """The analysis a perfect detector would give one page (module docstring)."""
     digits, frame = truth_reading(truth_digits, page, ratios, config)
-    number = group_numbers(digits, frame)
-    ux, uy = frame.upright(digits.x.to_numpy(), digits.y.to_numpy())
-    following = next_digits(np.column_stack([ux, uy]), frame.pitch, frame.height)
+    following, number = number_chains(digits, frame)
     first = np.flatnonzero(following >= 0)
     values = digits.digit.to_numpy(np.int64)
     bigram = 10 * values[first] + values[following[first]]

@@ -23,6 +23,7 @@ non-negative: evidence never cancels.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,9 +80,7 @@ class ScoreModel:
         return self.model == "numbers"
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "bigram_weight": self.bigram_weight,
-                "mass_floor": self.mass_floor, "norm_floor": self.norm_floor,
-                "cell_floor": self.cell_floor}
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -119,12 +118,10 @@ class CorpusStatistics:
         counts as seen once; all ones for :meth:`neutral` statistics)."""
         if self.pages == 0:
             return np.ones(len(features))
-        position = np.searchsorted(self.cell_features, features)
-        position = np.clip(position, 0, max(len(self.cell_features) - 1, 0))
-        known = (len(self.cell_features) > 0) & (self.cell_features[position] == features) \
-            if len(self.cell_features) else np.zeros(len(features), dtype=bool)
-        df = np.where(known, self.cell_df[position] if len(self.cell_df) else 1, 1)
-        return np.log1p(max(self.pages, 1) / df)
+        df = np.ones(len(features))
+        _, mine, theirs = np.intersect1d(features, self.cell_features, return_indices=True)
+        df[mine] = self.cell_df[theirs]
+        return np.log1p(self.pages / df)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"pages": np.asarray(self.pages), "common": self.common,
@@ -203,3 +200,34 @@ def pair_relevance(factors_a, factors_b) -> np.ndarray:
     if factors_a[1] is not None and factors_b[1] is not None:
         relevance = relevance + (factors_a[1].T @ factors_b[1]).toarray()
     return relevance
+
+
+@dataclass(frozen=True)
+class CorpusScores:
+    """A corpus scored by one model: its statistics, each page's maps and all features
+    (:func:`feature_matrix`; rows in the order of the pages given)."""
+
+    statistics: CorpusStatistics
+    maps: list[PageMaps]
+    features: sparse.csr_matrix
+
+    @property
+    def bigram_features(self) -> np.ndarray:
+        """The bigram part of the features, (N, 100) dense."""
+        return self.features[:, :N_BIGRAMS].toarray()
+
+    @property
+    def cell_features(self) -> sparse.csr_matrix:
+        """The cell part of the features, (N, K) sparse (K = 0 in the ``bigram`` model)."""
+        return self.features[:, N_BIGRAMS:]
+
+
+def score_corpus(phi: np.ndarray, cells: sparse.csr_matrix, model: ScoreModel) -> CorpusScores:
+    """Statistics, page maps and features of a corpus with bigram counts ``phi`` (N, 100) and
+    cell counts ``cells`` (N, N_CELL_FEATURES): everything a run or an evaluation scores with."""
+    statistics = CorpusStatistics.of_corpus(phi, cells, model)
+    counts = [cells[row] if model.uses_cells else None for row in range(len(phi))]
+    maps = [page_maps(phi[row], counts[row], statistics, model) for row in range(len(phi))]
+    parts = [page_map.features(phi[row], counts[row]) for row, page_map in enumerate(maps)]
+    bigram = np.array([part[0] for part in parts]).reshape(-1, N_BIGRAMS)
+    return CorpusScores(statistics, maps, feature_matrix(bigram, [part[1] for part in parts]))

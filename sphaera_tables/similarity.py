@@ -58,8 +58,7 @@ from sphaera_tables.scoring import (
     DEFAULT_MODEL,
     CorpusStatistics,
     ScoreModel,
-    feature_matrix,
-    page_maps,
+    score_corpus,
 )
 from sphaera_tables.search import top_k_matches
 
@@ -155,18 +154,13 @@ def run_similarity(corpus: Path | str, out: Path | str,
         ok_ids = [t.page_id for t in tasks if statuses[t.page_id] == "ok"]
         cache_of = {t.page_id: t.cache_file for t in tasks}
         with steps.timed("features"):
-            phi, cells, page_rows = _read_analyses(ok_ids, cache_of, options.scoring)
-            statistics = CorpusStatistics.of_corpus(phi, cells, options.scoring)
-            maps = [page_maps(phi[row], cells[row] if options.scoring.uses_cells else None,
-                              statistics, options.scoring) for row in range(len(ok_ids))]
-            parts = [page_map.features(phi[row], cells[row]) for row, page_map in
-                     enumerate(maps)]
-            bigram = np.array([part[0] for part in parts]).reshape(-1, 100)
-            features = feature_matrix(bigram, [part[1] for part in parts])
-            save_npy_atomic(out / "features.npy", bigram.astype(np.float32))
+            phi, cells, page_rows = _read_analyses(ok_ids, cache_of, options.scoring.uses_cells)
+            scored = score_corpus(phi, cells, options.scoring)
+            features, maps = scored.features, scored.maps
+            save_npy_atomic(out / "features.npy", scored.bigram_features.astype(np.float32))
             if options.scoring.uses_cells:
-                save_sparse_atomic(out / CELL_FEATURES_FILE, features[:, 100:])
-            save_npz_atomic(out / STATISTICS_FILE, **statistics.to_arrays())
+                save_sparse_atomic(out / CELL_FEATURES_FILE, scored.cell_features)
+            save_npz_atomic(out / STATISTICS_FILE, **scored.statistics.to_arrays())
             _write_pages_csv(out, statuses, page_rows, metadata)
         with steps.timed("search"):
             matches = top_k_matches(features, options.top_k, options.min_score)
@@ -250,16 +244,18 @@ def _run_tasks(tasks, options, statuses, track) -> int:
     return reused
 
 
-def _read_analyses(ok_ids, cache_of, scoring: ScoreModel):
-    """Bigram counts (N, 100), cell counts (N, K) sparse and the pages.csv facts of each
-    analysed page, reading each cached analysis once and keeping only these small parts."""
+def _read_analyses(ok_ids, cache_of, with_cells: bool):
+    """Bigram counts (N, 100), cell counts (N, K) sparse (all zero unless ``with_cells``) and
+    the pages.csv facts of each analysed page, reading each cached analysis once and keeping
+    only these small parts."""
     phi = np.zeros((len(ok_ids), 100))
     cells = []
     page_rows = {}
     for row, page_id in enumerate(ok_ids):
         analysis = load_analysis(cache_of[page_id])
         phi[row] = analysis.phi
-        cells.append(analysis.cells.counts())
+        cells.append(analysis.cells.counts() if with_cells
+                     else sparse.csr_matrix((1, N_CELL_FEATURES)))
         page_rows[page_id] = {
             "height": analysis.page_shape[0], "width": analysis.page_shape[1],
             "scale": round(analysis.scale, 5), "rotation": analysis.rotation,

@@ -153,7 +153,7 @@ def explain(page_a, page_b, out, detector_file, pixels, cell, links, results):
     from digit_detector.page import PageReadError
     from digit_detector.weights import WeightFileError, load_detector
     from sphaera_tables.explain import save_png
-    from sphaera_tables.pair_explain import explain_pages
+    from sphaera_tables.pixel_explanation import explain_pages
     from sphaera_tables.similarity import results_scoring
 
     try:

@@ -31,7 +31,7 @@ from scipy.spatial import cKDTree
 from digit_detector.model import DetectorConfig
 from digit_detector.page import PageReadError, load_page
 from sphaera_tables.cells import N_CELL_FEATURES
-from sphaera_tables.match_explanation import collation_of, explain_match
+from sphaera_tables.number_links import collation_of, explain_match
 from sphaera_tables.page_analysis import PageAnalysis, n_numbers
 from sphaera_tables.reference import perfect_analyses, read_truth_digits
 from sphaera_tables.scoring import (

@@ -38,7 +38,7 @@ from digit_detector.weights import DEFAULT_WEIGHTS, load_detector
 from sphaera_tables import __version__
 from sphaera_tables.cells import N_CELL_FEATURES
 from sphaera_tables.explain import save_png
-from sphaera_tables.match_explanation import (
+from sphaera_tables.number_links import (
     DEFAULT_LINKS,
     explain_match,
     explanation_record,

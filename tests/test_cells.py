@@ -7,7 +7,7 @@ from scipy import sparse
 
 from sphaera_tables.cells import feature_index
 from sphaera_tables.collation import collate
-from sphaera_tables.match_explanation import explain_match
+from sphaera_tables.number_links import explain_match
 from sphaera_tables.numbers import ReadingFrame, group_numbers
 from sphaera_tables.page_analysis import PageAnalysis
 from sphaera_tables.scoring import CorpusStatistics, ScoreModel, page_maps

@@ -14,7 +14,7 @@ from digit_detector.page import load_page
 from digit_detector.weights import load_detector
 from sphaera_tables.cells import N_CELL_FEATURES
 from sphaera_tables.cli import main
-from sphaera_tables.match_explanation import explain_match
+from sphaera_tables.number_links import explain_match
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
 from sphaera_tables.page_task import cached_analysis_loader
 from sphaera_tables.scoring import page_maps

@@ -53,7 +53,7 @@ Example::
 
 from sphaera_tables.explain.factors import Factors, gradient_factors, lrp_factors
 from sphaera_tables.explain.invariance import invariance
-from sphaera_tables.explain.pairs import (
+from sphaera_tables.explain.pair_relevance import (
     PairExplanation,
     bilrp,
     conservation_residual,

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from sphaera_tables.explain.factors import gradient_factors
-from sphaera_tables.explain.pairs import bilrp, curvature_matrix, saliency_matrix
+from sphaera_tables.explain.pair_relevance import bilrp, curvature_matrix, saliency_matrix
 from sphaera_tables.explain.pooling import pooled_lrp_factors
 from sphaera_tables.explain.rules import Composite, Gamma
 

@@ -31,13 +31,13 @@ from sphaera_tables.explain import (
     pooled_lrp_factors,
     render_pair,
 )
-from sphaera_tables.match_explanation import (
+from sphaera_tables.number_links import (
     DEFAULT_LINKS,
     explain_match,
     explanation_record,
     strongest_only,
 )
-from sphaera_tables.match_explanation import render_match as render_digit_links
+from sphaera_tables.number_links import render_match as render_digit_links
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
 from sphaera_tables.scoring import CorpusStatistics, ScoreModel, page_maps
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from sphaera_tables.collation import Collation, collate
 from sphaera_tables.explain import PairExplanation, render_box_links
-from sphaera_tables.explain.pairs import conservation_residual
+from sphaera_tables.explain.pair_relevance import conservation_residual
 from sphaera_tables.page_analysis import PageAnalysis
 from sphaera_tables.scoring import PageMaps, pair_relevance
 

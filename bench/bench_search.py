@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+from scipy import sparse
 
 from sphaera_tables.features import bigram_profiles
 from sphaera_tables.search import top_k_matches
@@ -29,14 +30,23 @@ def main(n: int = 100_000, k: int = 10) -> None:
           f"({n / seconds:,.0f} queries/s), {len(matches):,} matches")
     print(f"peak RSS {peak_rss_mb():.0f} MB (before search {before:.0f} MB; N x N float32 "
           f"would be {4 * n * n / 2**30:.1f} GiB)")
-    sample = rng.choice(n, 20, replace=False)
-    for a in sample:
-        scores = features @ features[a]
+    check_sampled_rows(features, matches, k)
+
+
+def check_sampled_rows(features, matches, k: int, min_score: float = -np.inf,
+                       rows: int = 20) -> None:
+    """The scores found for ``rows`` sampled pages equal brute force (dense or sparse
+    features; only scores from ``min_score`` are matches)."""
+    rng = np.random.default_rng(1)
+    for a in rng.choice(features.shape[0], rows, replace=False):
+        column = features @ features[a].T
+        scores = column.toarray().ravel() if sparse.issparse(column) else np.ravel(column)
         scores[a] = -np.inf
         best = np.sort(scores)[::-1][:k]
         found = matches.loc[matches.a == a, "score"].to_numpy()
-        assert np.allclose(found, best, atol=1e-5), f"row {a} differs from brute force"
-    print("20 sampled rows equal brute force")
+        expected = best[best >= min_score]
+        assert np.allclose(found, expected, atol=1e-5), f"row {a} differs from brute force"
+    print(f"{rows} sampled rows equal brute force")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,7 @@ from pathlib import Path
 import click
 
 from digit_detector.inference import DEFAULT_THRESHOLD
-
-PAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
+from digit_detector.page import IMAGE_SUFFIXES
 
 
 @contextmanager
@@ -58,7 +57,7 @@ def _negative_images(paths) -> list[Path]:
     images = []
     for path in paths:
         if path.is_dir():
-            images += sorted(p for p in path.rglob("*") if p.suffix.lower() in PAGE_SUFFIXES)
+            images += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         else:
             images.append(path)
     return images

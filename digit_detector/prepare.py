@@ -58,14 +58,9 @@ class PreparedPage:
 
     def to_page_coords(self, x, y) -> tuple[np.ndarray, np.ndarray]:
         """Map working-image pixel coordinates (x right, y down) to page pixel coordinates."""
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
         height, width = self.page_shape
         scaled_h, scaled_w = _scaled_shape(self.page_shape, self.scale)
-        if self.rotation == 90:
-            x, y = scaled_w - 1 - y, x
-        elif self.rotation == -90:
-            x, y = y, scaled_h - 1 - x
+        x, y = turn_coords(tuple(self.image.shape[-2:]), -self.rotation, x, y)
         page_x = (x + 0.5) * width / scaled_w - 0.5
         page_y = (y + 0.5) * height / scaled_h - 0.5
         return page_x, page_y
@@ -85,10 +80,18 @@ def working_coords(page_shape, scale: float, rotation: int, page_x, page_y
     scaled_h, scaled_w = _scaled_shape(page_shape, scale)
     x = (np.asarray(page_x, dtype=np.float64) + 0.5) * scaled_w / width - 0.5
     y = (np.asarray(page_y, dtype=np.float64) + 0.5) * scaled_h / height - 0.5
-    if rotation == 90:
-        x, y = y, scaled_w - 1 - x
-    elif rotation == -90:
-        x, y = scaled_h - 1 - y, x
+    return turn_coords((scaled_h, scaled_w), rotation, x, y)
+
+
+def turn_coords(shape, rotation: int, x, y) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (x right, y down) in an image of ``shape`` (H, W) -> the same points
+    in that image turned by ``rotation`` degrees counter-clockwise (a multiple of 90, as
+    ``np.rot90``)."""
+    height, width = shape
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    for _ in range((rotation // 90) % 4):
+        x, y = y, width - 1 - x
+        height, width = width, height
     return x, y
 
 

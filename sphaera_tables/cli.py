@@ -29,9 +29,12 @@ def _register_all():
     from corpus_tools import cli as corpus_cli
     from digit_detector import cli as detector_cli
     from sphaera_tables import commands
+    from sphaera_tables.review_command import review_command, verdicts_command
 
     for module in (annotations_cli, corpus_cli, detector_cli, commands):
         module.register(main, evaluate)
+    main.add_command(review_command)
+    main.add_command(verdicts_command)
 
 
 _register_all()

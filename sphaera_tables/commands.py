@@ -7,6 +7,10 @@ from pathlib import Path
 
 import click
 
+from corpus_tools.corpus_inputs import InputSettings
+from corpus_tools.iiif import DEFAULT_IIIF_WIDTH
+from corpus_tools.pdf import DEFAULT_PDF_DPI
+from corpus_tools.results_folder import ResultsFolder
 from corpus_tools.storage import FolderLocked, atomic_path, write_json_atomic
 from sphaera_tables.progress import progress_tracker
 from sphaera_tables.scoring import DEFAULT_MIN_SCORES, DEFAULT_MODEL, MODELS, ScoreModel
@@ -25,8 +29,9 @@ DEMO_SEED = 7
 def register(main, evaluate):
     """Add the product's commands to the ``tables`` group and its ``evaluate`` subgroup."""
     from sphaera_tables.network_command import network_command
+    from sphaera_tables.standard_exports.command import export_command
 
-    for command in (similarity, explain, demo, network_command):
+    for command in (similarity, explain, demo, network_command, export_command):
         main.add_command(command)
     evaluate.add_command(evaluate_matches)
 
@@ -40,7 +45,7 @@ def _detector_option(function):
 
 
 @click.command()
-@click.argument("corpus", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("corpus", nargs=-1, required=True)
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Results folder (created if missing; a rerun into it resumes).")
 @click.option("--top-k", default=DEFAULT_TOP_K, show_default=True, type=click.IntRange(1),
@@ -68,15 +73,28 @@ def _detector_option(function):
 @click.option("--report-matches", default=DEFAULT_REPORT_MATCHES, show_default=True,
               type=click.IntRange(1),
               help="Match cards in report.html (the best-scoring pairs; all are in matches.csv).")
+@click.option("--pdf-dpi", default=DEFAULT_PDF_DPI, show_default=True,
+              type=click.IntRange(36, 1200),
+              help="Resolution at which the pages of PDF files are rendered (that of the scans "
+                   "the PDF was made from keeps the digits at their scanned size).")
+@click.option("--iiif-width", default=DEFAULT_IIIF_WIDTH, show_default=True,
+              type=click.IntRange(500, 10000),
+              help="Width (px) of the page images asked of IIIF image services (a level-0 "
+                   "service gives the listed size nearest to it).")
 @click.option("--quiet", is_flag=True, help="No progress bars, only the final summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def similarity(corpus, out, top_k, min_score, model, explanations, links, detector_file,
-               workers, scheduler, report, report_matches, quiet, as_json):
+               workers, scheduler, report, report_matches, pdf_dpi, iiif_width, quiet,
+               as_json):
     """Find the pages of CORPUS that share tables, and explain every match.
 
-    CORPUS is a folder of page images (.jpg .png .tif, in any sub-folders; the page id is the
-    path inside the folder), optionally with a metadata.csv (page_id, book, printer, place,
-    year, ...). The results folder gets pages.csv, features.npy, matches.csv, explanations/,
+    CORPUS is one or more inputs: folders, IIIF manifests (Presentation 2.1 or 3.0, a .json
+    file or an http(s) URL; the images are downloaded into OUT/iiif) and .txt files listing
+    inputs one a line. A folder holds page images (.jpg .png .tif .jp2 .webp .gif .bmp) and
+    PDF files, in any sub-folders (the page id is the path inside the folder; a page of a PDF
+    or multi-page TIFF is book.pdf#p0012), optionally with a metadata.csv (page_id, book,
+    printer, place, year, ...). Files that give no page are listed in pages.csv with the
+    reason. The results folder gets pages.csv, features.npy, matches.csv, explanations/,
     networks/ and report.html (open it in a browser).
 
     Interrupted runs resume: rerun the same command and finished pages are reused. Exit code 0:
@@ -88,7 +106,8 @@ def similarity(corpus, out, top_k, min_score, model, explanations, links, detect
                                 scoring=ScoreModel(model=model),
                                 links=links, detector_file=detector_file, workers=workers,
                                 scheduler=scheduler, networks=report, report=report,
-                                report_matches=report_matches)
+                                report_matches=report_matches,
+                                inputs=InputSettings(pdf_dpi=pdf_dpi, iiif_width=iiif_width))
     try:
         with progress_tracker(not quiet) as track:
             summary = run_similarity(corpus, out, options, progress=track)
@@ -121,7 +140,7 @@ def _print_summary(summary, as_json: bool) -> None:
                                                   summary.timings.items()))
     for message in summary.messages:
         click.echo(f"note: {message}")
-    report = summary.out / "report.html"
+    report = ResultsFolder(summary.out).report
     click.echo(f"Results: {summary.out}" + (f"  (open {report} in a browser)"
                                            if report.exists() else ""))
 

@@ -28,8 +28,10 @@ import pandas as pd
 from scipy import sparse
 from scipy.spatial import cKDTree
 
+from corpus_tools.page_sources import PageSource, list_folder
+from corpus_tools.pdf import DEFAULT_PDF_DPI
 from digit_detector.model import DetectorConfig
-from digit_detector.page import PageReadError, load_page
+from digit_detector.page import PageReadError
 from sphaera_tables.cells import N_CELL_FEATURES
 from sphaera_tables.number_links import collation_of, explain_match
 from sphaera_tables.page_analysis import PageAnalysis, n_numbers
@@ -185,12 +187,12 @@ def pair_scores(explanation, collation, cells_a: np.ndarray, cells_b: np.ndarray
         true_variants=len(true), true_variants_found=len(found))
 
 
-def baseline_features(paths: list[Path], side: int = 32) -> np.ndarray:
+def baseline_features(sources: list[PageSource], side: int = 32) -> np.ndarray:
     """Generic image features: the ink image shrunk to ``side`` x ``side``, unit length."""
     rows = []
-    for path in paths:
+    for source in sources:
         try:
-            grey = load_page(path)
+            grey = source.load()
         except PageReadError:
             rows.append(np.zeros(side * side))
             continue
@@ -351,7 +353,12 @@ def evaluate_matches(out: Path | str, truth: Path | str, *, load_analysis,
                                          digits=kind, progress=progress))
     generic = None
     if baseline:
-        corpus = Path(manifest["corpus"])
-        base = baseline_features([corpus / p for p in page_ids])
+        if not isinstance(manifest["corpus"], str):
+            raise ValueError("the generic baseline reads the pages of one corpus folder, and "
+                             "this run had other inputs; evaluate with --no-baseline")
+        listed, _ = list_folder(manifest["corpus"],
+                                pdf_dpi=config.get("pdf_dpi", DEFAULT_PDF_DPI))
+        sources = {source.page_id: source for source in listed}
+        base = baseline_features([sources[p] for p in page_ids])
         generic = retrieval_scores(base @ base.T, page_ids, contents, types)
     return MatchEvaluation(len(page_ids), as_written, models, generic)

@@ -9,6 +9,7 @@ from rich.progress import Progress
 
 from corpus_tools.networks import LEVELS, ResultsError, load_results, write_networks
 from sphaera_tables.report import build_report, version_warnings
+from sphaera_tables.review.downstream import confirmed_matches, pair_states, verdict_labels
 
 SHOWN_WARNINGS = 10
 """Warnings printed in full; the rest are counted (all are listed in the report)."""
@@ -27,11 +28,18 @@ SHOWN_WARNINGS = 10
     help="Leave out candidate matches that score lower than this.",
 )
 @click.option(
+    "--verdicts", "verdict_filter", type=click.Choice(["all", "confirmed"]), default="all",
+    show_default=True,
+    help="all: every candidate match; confirmed: only the pairs confirmed in `tables review` "
+         "(same table, or some rows shared), also those this run no longer proposes. Edges "
+         "carry the attribute `verdict` once any pair is reviewed.",
+)
+@click.option(
     "--report/--no-report", default=False, show_default=True,
     help="Also rebuild OUT/report.html with the same minimum score.",
 )
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
-def network_command(out_dir, levels, min_score, report, quiet):
+def network_command(out_dir, levels, min_score, verdict_filter, report, quiet):
     """Build the historical networks of a results folder OUT.
 
     OUT is the folder written by `tables similarity CORPUS -o OUT`. The networks link pages,
@@ -46,13 +54,22 @@ def network_command(out_dir, levels, min_score, report, quiet):
         results = load_results(out_dir)
     except ResultsError as error:
         raise click.ClickException(str(error)) from error
+    states = pair_states(out_dir)
+    if verdict_filter == "confirmed":
+        results.matches = confirmed_matches(results.matches, states)
+        if not states:
+            results.warnings.append("no verdicts yet (`tables review`); the networks are empty")
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("building networks", total=2 if report else 1)
-        summary = write_networks(out_dir, min_score=min_score, levels=levels, results=results)
+        summary = write_networks(out_dir, min_score=min_score, levels=levels, results=results,
+                                 verdicts=verdict_labels(states) if states else None)
         progress.advance(task)
         if report:
             progress.update(task, description="writing the report")
-            report_path = build_report(out_dir, min_score=min_score)
+            built = verdict_filter == "all" and set(levels) == set(LEVELS)  # all it shows
+            report_path = build_report(
+                out_dir, min_score=min_score, results=results if built else None,
+                networks=(summary.graphs, summary.families) if built else None)
             progress.advance(task)
     if quiet:
         return

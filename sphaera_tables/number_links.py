@@ -15,13 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 from sphaera_tables.collation import Collation, collate
-from sphaera_tables.explain import PairExplanation, render_box_links
+from sphaera_tables.explain import PairExplanation
 from sphaera_tables.explain.pair_relevance import conservation_residual
 from sphaera_tables.page_analysis import PageAnalysis
 from sphaera_tables.scoring import PageMaps, pair_relevance
 
 DEFAULT_LINKS = 30
-DRAWN_LINKS = 150
 
 
 def mapped_factors(analysis: PageAnalysis, maps: PageMaps):
@@ -181,38 +180,3 @@ def explanation_record(page_a: str, page_b: str, score: float, explanation: Pair
         "rows": row_links(collation, analysis_a, analysis_b),
         "variants": variant_records(collation, analysis_a, analysis_b),
     }
-
-
-def render_match(image_a: np.ndarray, image_b: np.ndarray, explanation: PairExplanation,
-                 analysis_a: PageAnalysis, analysis_b: PageAnalysis,
-                 drawn: int = DRAWN_LINKS) -> np.ndarray:
-    """RGB picture of the two pages side by side with red curves between supporting numbers.
-
-    ``image_a``, ``image_b``: the pages at any size (e.g. thumbnails); number boxes are
-    scaled from page px to each image. Only the ``drawn`` strongest links are drawn (then
-    Algorithm 1's normalisation and thresholds), so that the picture stays readable.
-    """
-    boxes_a = _boxes_in_image(analysis_a, image_a.shape)
-    boxes_b = _boxes_in_image(analysis_b, image_b.shape)
-    relevance = strongest_only(explanation.relevance[: len(boxes_a), : len(boxes_b)], drawn)
-    return render_box_links(image_a, image_b, boxes_a, boxes_b, relevance)
-
-
-def strongest_only(relevance: np.ndarray, count: int = DRAWN_LINKS) -> np.ndarray:
-    """``relevance`` with all but its ``count`` largest-magnitude entries set to zero (what a
-    picture draws, so that it stays readable)."""
-    if relevance.size <= count:
-        return relevance
-    kept = np.zeros_like(relevance)
-    flat = np.argpartition(-np.abs(relevance), count - 1, axis=None)[:count]
-    kept.flat[flat] = relevance.flat[flat]
-    return kept
-
-
-def _boxes_in_image(analysis: PageAnalysis, image_shape) -> np.ndarray:
-    """Number boxes as (x, y, w, h) in the pixels of an image of ``image_shape``."""
-    factor_y = image_shape[0] / analysis.page_shape[0]
-    factor_x = image_shape[1] / analysis.page_shape[1]
-    d = analysis.numbers
-    return np.column_stack([d.x0 * factor_x, d.y0 * factor_y, (d.x1 - d.x0) * factor_x,
-                            (d.y1 - d.y0) * factor_y]).reshape(-1, 4)

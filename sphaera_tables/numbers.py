@@ -109,8 +109,10 @@ def number_table(digits: pd.DataFrame, number: np.ndarray, frame: ReadingFrame) 
 def row_neighbours(numbers: pd.DataFrame, frame: ReadingFrame) -> np.ndarray:
     """Index of the next number to the right in each number's row, -1 at the row's end.
 
-    The nearest number whose centre is within a digit height (``NEIGHBOUR_RISE`` x 2) above or
-    below and whose left edge is at most ``CELL_GAP`` pitches past the right edge.
+    The nearest number whose centre is at most ``NEIGHBOUR_RISE`` digit heights above or below
+    (old-style figures of one line rise and hang that much; tables are set with lines about
+    1.2 digit heights apart) and whose left edge is at most ``CELL_GAP`` pitches past the
+    right edge.
     """
     n = len(numbers)
     right = np.full(n, -1, dtype=np.int64)
@@ -121,7 +123,7 @@ def row_neighbours(numbers: pd.DataFrame, frame: ReadingFrame) -> np.ndarray:
     for i in range(n):
         gap = ux0 - ux1[i]
         ok = (gap > -0.5 * frame.pitch) & (gap <= CELL_GAP * frame.pitch) \
-            & (np.abs(uy - uy[i]) <= 2 * NEIGHBOUR_RISE * frame.height) & (ux0 > ux0[i])
+            & (np.abs(uy - uy[i]) <= NEIGHBOUR_RISE * frame.height) & (ux0 > ux0[i])
         ok[i] = False
         if ok.any():
             candidates = np.flatnonzero(ok)
@@ -132,7 +134,8 @@ def row_neighbours(numbers: pd.DataFrame, frame: ReadingFrame) -> np.ndarray:
 def column_neighbours(numbers: pd.DataFrame, frame: ReadingFrame) -> np.ndarray:
     """Index of the number just below each number in its column, -1 where none is.
 
-    The nearest number below (centre at most ``COLUMN_REACH`` heights lower) whose upright
+    The nearest number below (centre more than ``NEIGHBOUR_RISE`` and at most
+    ``COLUMN_REACH`` heights lower: in another line) whose upright
     extent overlaps this one's, each widened by ``COLUMN_SLACK`` pitches.
     """
     n = len(numbers)
@@ -144,7 +147,7 @@ def column_neighbours(numbers: pd.DataFrame, frame: ReadingFrame) -> np.ndarray:
     uy = numbers.uy.to_numpy()
     for i in range(n):
         dy = uy - uy[i]
-        ok = (dy > 2 * NEIGHBOUR_RISE * frame.height) & (dy <= COLUMN_REACH * frame.height) \
+        ok = (dy > NEIGHBOUR_RISE * frame.height) & (dy <= COLUMN_REACH * frame.height) \
             & (ux0 < ux1[i]) & (ux1 > ux0[i])
         if ok.any():
             candidates = np.flatnonzero(ok)

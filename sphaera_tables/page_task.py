@@ -22,8 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from corpus_tools.storage import atomic_path, save_npz_atomic
-from digit_detector.page import PageReadError, load_page
+from corpus_tools.page_sources import PageSource
+from corpus_tools.results_folder import ResultsFolder
+from corpus_tools.storage import JPEG_END, atomic_path, ends_complete, save_npz_atomic
+from digit_detector.page import PageReadError
 from digit_detector.weights import load_detector
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
 
@@ -39,7 +41,7 @@ class PageTask:
     """Everything needed to analyse one page, as plain data."""
 
     page_id: str
-    path: str
+    source: PageSource
     cache_file: str
     thumbnail_file: str
     detector_file: str | None
@@ -68,23 +70,28 @@ def cache_key(content_sha256: str, model_sha256: str, features: FeatureConfig) -
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-@functools.cache
 def analysis_code_fingerprint() -> str:
     """SHA-256 of the source of :data:`ANALYSIS_MODULES`."""
+    return code_fingerprint(ANALYSIS_MODULES)
+
+
+@functools.cache
+def code_fingerprint(modules: tuple[str, ...]) -> str:
+    """SHA-256 of the source of ``modules`` (importable names), read once per process."""
     digest = hashlib.sha256()
-    for name in ANALYSIS_MODULES:
+    for name in modules:
         digest.update(Path(importlib.util.find_spec(name).origin).read_bytes())
     return digest.hexdigest()
 
 
 def cache_file(out: str | Path, key: str) -> Path:
     """Where a results folder keeps the analysis with cache key ``key``."""
-    return Path(out) / "cache" / key[:2] / f"{key}.npz"
+    return ResultsFolder(out).cache_file(key)
 
 
 def cached_analysis_loader(out: str | Path):
     """``load(page_id) -> PageAnalysis`` for the pages of a finished results folder ``out``."""
-    manifest = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))
+    manifest = ResultsFolder(out).read_manifest()
     settings = manifest["config"]["features"]
     features = FeatureConfig(**{k: tuple(v) if isinstance(v, list) else v
                                 for k, v in settings.items()})
@@ -110,14 +117,15 @@ def _detector(path: str | None):
 
 
 def run_page_task(task: PageTask) -> PageOutcome:
-    """Analyse one page unless its cache file exists; never raises for a bad page."""
+    """Analyse one page unless its cache file and thumbnail exist and are whole (a damaged one
+    is redone); never raises for a bad page."""
     start = time.perf_counter()
-    if _readable(task.cache_file) and Path(task.thumbnail_file).exists():
+    if _readable(task.cache_file) and ends_complete(task.thumbnail_file, JPEG_END):
         return PageOutcome(task.page_id, "ok", True, 0.0)
     try:
-        grey = load_page(task.path)
+        grey = task.source.load()
     except PageReadError as error:
-        reason = str(error).removeprefix(f"{task.path}: ")
+        reason = str(error).removeprefix(f"{task.source.path}: ")
         return PageOutcome(task.page_id, f"skipped: {reason}", False,
                            time.perf_counter() - start)
     write_thumbnail(grey, task.thumbnail_file)
@@ -155,7 +163,7 @@ def _readable(cache_file: str) -> bool:
         return False
     try:
         load_analysis(cache_file)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
         return False
     return True
 

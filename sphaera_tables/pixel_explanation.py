@@ -31,13 +31,12 @@ from sphaera_tables.explain import (
     pooled_lrp_factors,
     render_pair,
 )
+from sphaera_tables.match_picture import render_match, strongest_only
 from sphaera_tables.number_links import (
     DEFAULT_LINKS,
     explain_match,
     explanation_record,
-    strongest_only,
 )
-from sphaera_tables.number_links import render_match as render_digit_links
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
 from sphaera_tables.scoring import CorpusStatistics, ScoreModel, page_maps
 
@@ -85,7 +84,7 @@ def explain_pages(path_a, path_b, detector: DigitDetector, *,
     score = explanation.y
     record = explanation_record(str(path_a), str(path_b), score, explanation, *analyses, links,
                                 scoring.model)
-    digit_picture = render_digit_links(greys[0], greys[1], explanation, *analyses)
+    digit_picture = render_match(greys[0], greys[1], explanation, *analyses, record)
     pixel_picture = None
     if pixels:
         head = features.head(detector.config)

@@ -11,6 +11,11 @@ import pandas as pd
 import torch
 from scipy import sparse
 
+DENSE_SHARE = 0.02
+"""Feature columns set on more than this share of pages are scored as dense columns."""
+SCORE_MARGIN = 1e-5
+"""Float32 slack: a page is scored when its bound comes within this of ``min_score``."""
+
 
 def top_k_matches(
     features: np.ndarray,
@@ -38,7 +43,7 @@ def top_k_matches(
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    block_scores = _sparse_scorer(features) if sparse.issparse(features) else \
+    block_scores = _sparse_scorer(features, min_score) if sparse.issparse(features) else \
         _dense_scorer(features)
     n = features.shape[0]
     k_eff = min(k, n - 1)
@@ -67,7 +72,46 @@ def _dense_scorer(features):
     return lambda start, stop: matrix[start:stop] @ matrix.T
 
 
-def _sparse_scorer(features):
+def _sparse_scorer(features, min_score: float):
+    """Scores of sparse features, exact wherever a score can reach ``min_score``.
+
+    Columns set on many pages (the bigram part, common cells) are a dense part ``D``, the rest
+    a sparse part ``R`` (whose product costs each column's count of pages squared). A pair
+    that shares no sparse column scores ``D_a . D_b <= |D_a| |D_b|``: only the pages whose
+    ``|D|`` can bring a query to ``min_score`` are scored densely (the others are left at
+    -inf, below ``min_score``); pages sharing a sparse column with the block are scored
+    exactly.
+    """
     rows = sparse.csr_matrix(features, dtype=np.float32)
-    columns = rows.T.tocsc()
-    return lambda start, stop: torch.from_numpy((rows[start:stop] @ columns).toarray())
+    pages_per_column = np.bincount(rows.indices, minlength=rows.shape[1])
+    common = np.flatnonzero(pages_per_column > DENSE_SHARE * rows.shape[0])
+    dense = torch.from_numpy(rows[:, common].toarray())
+    rare = rows.copy()
+    rare.data[np.isin(rare.indices, common)] = 0
+    rare.eliminate_zeros()
+    columns = rare.T.tocsr()
+    norms = torch.linalg.vector_norm(dense, dim=1)
+    by_norm = torch.argsort(norms, descending=True)
+    sorted_norms = norms[by_norm]
+
+    def scores(start, stop):
+        shared = (rare[start:stop] @ columns).tocsr()
+        reach = _reachable(norms[start:stop], sorted_norms, min_score)
+        scored = np.zeros(rows.shape[0], dtype=bool)
+        scored[by_norm[:reach].numpy()] = True
+        scored[shared.indices] = True
+        pages = torch.from_numpy(np.flatnonzero(scored))
+        block = torch.full((stop - start, rows.shape[0]), -torch.inf)
+        block[:, pages] = dense[start:stop] @ dense[pages].T
+        return block + torch.from_numpy(np.asarray(shared.todense(), dtype=np.float32))
+
+    return scores
+
+
+def _reachable(query_norms, sorted_norms, min_score: float) -> int:
+    """How many of the pages (sorted by ``|D|``, largest first) can score at least
+    ``min_score`` against some query of the block on their dense part alone."""
+    if min_score <= 0 or len(query_norms) == 0:
+        return len(sorted_norms)
+    need = (min_score - SCORE_MARGIN) / max(float(query_norms.max()), 1e-30)
+    return int(torch.searchsorted(-sorted_norms, torch.tensor([-need]), right=True)[0])

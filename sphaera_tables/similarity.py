@@ -9,6 +9,7 @@ explanation and produces the same outputs as an uninterrupted run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import OrderedDict
@@ -21,38 +22,52 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from corpus_tools.corpus_inputs import InputSettings, expand_inputs, gather_pages
 from corpus_tools.execution import make_executor
-from corpus_tools.ingest import file_sha256, list_pages, safe_name
-from corpus_tools.metadata import metadata_for_pages, read_metadata
-from corpus_tools.networks import pair_key, write_networks
+from corpus_tools.ingest import file_sha256
+from corpus_tools.metadata import metadata_for_pages
+from corpus_tools.networks import load_results, write_networks
+from corpus_tools.results_folder import (
+    CELL_FEATURES,
+    EXPLANATIONS,
+    FEATURES,
+    SIMILARITY,
+    STATISTICS,
+    THUMBNAILS,
+    ResultsFolder,
+)
 from corpus_tools.storage import (
+    PNG_END,
     atomic_path,
+    ends_complete,
     folder_lock,
     save_npy_atomic,
     save_npz_atomic,
     save_sparse_atomic,
+    write_csv_atomic,
     write_json_atomic,
-    write_text_atomic,
 )
 from digit_detector.weights import DEFAULT_WEIGHTS, load_detector
 from sphaera_tables import __version__
 from sphaera_tables.cells import N_CELL_FEATURES
 from sphaera_tables.explain import save_png
+from sphaera_tables.match_picture import render_match
 from sphaera_tables.number_links import (
     DEFAULT_LINKS,
     explain_match,
     explanation_record,
-    render_match,
 )
 from sphaera_tables.page_analysis import FeatureConfig
 from sphaera_tables.page_task import (
     PageTask,
     cache_file,
     cache_key,
+    code_fingerprint,
     load_analysis,
     run_page_task,
 )
 from sphaera_tables.report import build_report
+from sphaera_tables.review.downstream import annotate_matches_csv, pair_states, verdict_labels
 from sphaera_tables.scoring import (
     DEFAULT_MIN_SCORES,
     DEFAULT_MODEL,
@@ -66,11 +81,13 @@ DEFAULT_TOP_K = 10
 DEFAULT_MIN_SCORE = DEFAULT_MIN_SCORES[DEFAULT_MODEL]
 FULL_MATRIX_LIMIT = 2000
 DEFAULT_REPORT_MATCHES = 2000
-STATISTICS_FILE = "corpus_statistics.npz"
-CELL_FEATURES_FILE = "cell_features.npz"
+EXPLANATION_MODULES = ("sphaera_tables.number_links", "sphaera_tables.match_picture")
+"""The modules whose code defines what an explanation holds and shows."""
 VARIANT_COLUMNS = ["page_a", "page_b", "row_a", "row_b", "text_a", "text_b", "row_text_a",
                    "row_text_b"]
-METADATA_COLUMNS = ["book_id", "title", "author", "printer", "publisher", "place", "year", "handle"]
+METADATA_COLUMNS = ["book_id", "title", "author", "printer", "publisher", "place", "year", "handle",
+                    "year_text", "year_uncertain", "manifest", "canvas", "attribution", "rights",
+                    "homepage"]
 
 
 @dataclass(frozen=True)
@@ -89,11 +106,13 @@ class SimilarityOptions:
     networks: bool = True
     report: bool = True
     report_matches: int | None = DEFAULT_REPORT_MATCHES
+    inputs: InputSettings = field(default_factory=InputSettings)
 
     def to_dict(self) -> dict:
         return {
             "top_k": self.top_k, "min_score": self.min_score, "explain": self.explain,
             "links": self.links, "features": self.features.to_dict(),
+            "pdf_dpi": self.inputs.pdf_dpi, "iiif_width": self.inputs.iiif_width,
             "scoring": self.scoring.to_dict(),
         }
 
@@ -127,28 +146,31 @@ class _StepTimer:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
 
-def run_similarity(corpus: Path | str, out: Path | str,
+def run_similarity(corpus, out: Path | str,
                    options: SimilarityOptions | None = None, progress=None) -> RunSummary:
     """Analyse every page of ``corpus`` and write the results folder ``out``.
+
+    ``corpus`` is a folder, a IIIF manifest (file or URL), a ``.txt`` list of such inputs, or
+    a list of any of these (see :mod:`corpus_tools.corpus_inputs`).
 
     ``progress`` is a callable ``progress(iterable, total, label)`` returning an iterable (e.g.
     a rich progress bar); ``None`` runs silently. Raises ``FolderLocked`` when another run
     holds ``out``.
     """
     options = options or SimilarityOptions()
-    corpus, out = Path(corpus), Path(out)
+    corpus, out = expand_inputs(corpus), Path(out)
     track = progress or (lambda iterable, total, label: iterable)
     steps = _StepTimer()
     messages: list[str] = []
     with folder_lock(out):
         with steps.timed("list"):
-            pages, rejected = list_pages(corpus)
-            metadata = _corpus_metadata(corpus, messages)
+            gathered = gather_pages(corpus, out, options.inputs)
+            messages.extend(gathered.messages)
+            pages, metadata = gathered.sources, gathered.metadata
             load_detector(options.detector_file)  # a bad weight file stops the run here
             model_sha = file_sha256(options.detector_file or DEFAULT_WEIGHTS)
             tasks, statuses, hashes = _page_tasks(pages, out, model_sha, options)
-            for item in rejected:
-                statuses[item.page_id] = f"skipped: {item.reason}"
+            statuses.update({item.page_id: item.status for item in gathered.skipped})
         with steps.timed("pages"):
             reused = _run_tasks(tasks, options, statuses, track)
         ok_ids = [t.page_id for t in tasks if statuses[t.page_id] == "ok"]
@@ -157,10 +179,11 @@ def run_similarity(corpus: Path | str, out: Path | str,
             phi, cells, page_rows = _read_analyses(ok_ids, cache_of, options.scoring.uses_cells)
             scored = score_corpus(phi, cells, options.scoring)
             features, maps = scored.features, scored.maps
-            save_npy_atomic(out / "features.npy", scored.bigram_features.astype(np.float32))
+            save_npy_atomic(out / FEATURES, scored.bigram_features.astype(np.float32))
             if options.scoring.uses_cells:
-                save_sparse_atomic(out / CELL_FEATURES_FILE, scored.cell_features)
-            save_npz_atomic(out / STATISTICS_FILE, **scored.statistics.to_arrays())
+                save_sparse_atomic(out / CELL_FEATURES, scored.cell_features)
+            statistics = scored.statistics.to_arrays()
+            save_npz_atomic(out / STATISTICS, **statistics)
             _write_pages_csv(out, statuses, page_rows, metadata)
         with steps.timed("search"):
             matches = top_k_matches(features, options.top_k, options.min_score)
@@ -168,52 +191,41 @@ def run_similarity(corpus: Path | str, out: Path | str,
                 "page_a": [ok_ids[i] for i in matches.a], "page_b": [ok_ids[i] for i in matches.b],
                 "score": matches.score.round(6), "rank": matches["rank"],
             })
-            _write_csv(out / "matches.csv", matches)
+            _write_csv(ResultsFolder(out).matches_csv, matches)
             if len(ok_ids) <= FULL_MATRIX_LIMIT:
-                save_npy_atomic(out / "similarity.npy",
+                save_npy_atomic(out / SIMILARITY,
                                 (features @ features.T).toarray().astype(np.float32))
         _write_manifest(out, corpus, options, model_sha, hashes, steps.timings)
+        annotate_matches_csv(out)  # the verdict column, once pairs are reviewed
         written = 0
         if options.explain:
             with steps.timed("explanations"):
+                producer = _explanation_producer(statistics, options)
                 written = _write_explanations(out, matches, ok_ids, cache_of, maps, options,
-                                              track)
+                                              producer, track)
                 _write_variants(out, matches)
-        if options.networks:
-            with steps.timed("networks"):
-                _networks(out, options, messages)
-        if options.report:
-            with steps.timed("report"):
-                _report(out, options)
+        _remove_stale_pictures(out, matches, ok_ids, options.explain)
+        _networks_and_report(out, options, steps, messages)
         _write_manifest(out, corpus, options, model_sha, hashes, steps.timings)
-    skipped = sum(1 for s in statuses.values() if s != "ok")
+    skipped = sum(1 for s in statuses.values() if s.startswith("skipped:"))
     return RunSummary(out, len(ok_ids), skipped, reused, len(matches), written, steps.timings,
                       messages)
 
 
 def results_scoring(out: Path | str) -> tuple[CorpusStatistics, ScoreModel]:
     """The corpus statistics and score model of a finished results folder ``out``."""
-    out = Path(out)
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    with np.load(out / STATISTICS_FILE, allow_pickle=False) as arrays:
+    folder = ResultsFolder(out)
+    manifest = folder.read_manifest()
+    with np.load(folder.file(STATISTICS), allow_pickle=False) as arrays:
         statistics = CorpusStatistics.from_arrays(arrays)
     return statistics, ScoreModel(**manifest["config"]["scoring"])
-
-
-def _corpus_metadata(corpus: Path, messages: list[str]) -> pd.DataFrame | None:
-    path = corpus / "metadata.csv"
-    if not path.is_file():
-        return None
-    frame, problems = read_metadata(path)
-    messages.extend(f"metadata: {problem}" for problem in problems)
-    return frame
 
 
 def _page_tasks(pages, out: Path, model_sha: str, options: SimilarityOptions):
     tasks, statuses, hashes = [], {}, {}
     for page in pages:
         try:
-            content = file_sha256(page.path)
+            content = page.content_hash()
         except OSError as error:
             statuses[page.page_id] = f"skipped: cannot read file ({error.strerror})"
             continue
@@ -221,9 +233,9 @@ def _page_tasks(pages, out: Path, model_sha: str, options: SimilarityOptions):
         key = cache_key(content, model_sha, options.features)
         tasks.append(PageTask(
             page_id=page.page_id,
-            path=str(page.path),
+            source=page,
             cache_file=str(cache_file(out, key)),
-            thumbnail_file=str(out / "thumbnails" / f"{safe_name(page.page_id)}.jpg"),
+            thumbnail_file=str(ResultsFolder(out).thumbnail(page.page_id)),
             detector_file=options.detector_file,
             features=options.features,
         ))
@@ -272,18 +284,52 @@ def _write_pages_csv(out, statuses, page_rows, metadata):
             for page_id in sorted(statuses)]
     frame = pd.DataFrame(rows, columns=["page_id", "status", "width", "height", "scale",
                                         "rotation", "digits", "numbers", "bigrams"])
-    if metadata is not None:
-        per_page = metadata_for_pages(metadata, frame["page_id"])
-        frame = frame.merge(per_page[["page_id", *METADATA_COLUMNS]], on="page_id", how="left")
-    _write_csv(out / "pages.csv", frame)
+    pages_only = frame.loc[~frame["status"].str.startswith("ignored:"), "page_id"]
+    per_page = metadata_for_pages(metadata, pages_only)
+    frame = frame.merge(per_page[["page_id", *METADATA_COLUMNS]], on="page_id", how="left")
+    _write_csv(ResultsFolder(out).pages_csv, frame)
 
 
 def _write_csv(target: Path, frame: pd.DataFrame) -> None:
-    write_text_atomic(target, frame.to_csv(index=False))
+    write_csv_atomic(target, frame)
 
 
-def _write_explanations(out, matches, ok_ids, cache_of, maps, options, track) -> int:
-    """One JSON and one PNG per candidate match; existing complete pairs are kept."""
+def _explanation_producer(statistics: dict, options: SimilarityOptions) -> str:
+    """What every explanation of this run is made from, besides its two pages' analyses: the
+    corpus statistics, ``--links``, the score model and the explanation code (SHA-256)."""
+    digest = hashlib.sha256()
+    for name in sorted(statistics):
+        array = np.ascontiguousarray(statistics[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    digest.update(json.dumps({"links": options.links, "scoring": options.scoring.to_dict(),
+                              "code": code_fingerprint(EXPLANATION_MODULES)},
+                             sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _pair_producer(producer: str, cache_a: str, cache_b: str) -> str:
+    """The producer key stored in one explanation: the run's, and both pages' analyses (their
+    cache files are named by page content, detector and settings)."""
+    names = f"{producer}:{Path(cache_a).stem}:{Path(cache_b).stem}"
+    return hashlib.sha256(names.encode()).hexdigest()
+
+
+def _explanation_current(json_path: Path, png_path: Path, producer: str) -> bool:
+    """Whether an explanation on disk was made by this producer and both files are whole."""
+    if not ends_complete(png_path, PNG_END):
+        return False
+    try:
+        record = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("producer") == producer
+
+
+def _write_explanations(out, matches, ok_ids, cache_of, maps, options, producer,
+                        track) -> int:
+    """One JSON and one PNG per candidate match; a pair whose files are whole and were made
+    by the same producer (see :func:`_pair_producer`) is kept, any other is redone."""
     row_of = {page_id: i for i, page_id in enumerate(ok_ids)}
     pages: OrderedDict = OrderedDict()
 
@@ -295,19 +341,21 @@ def _write_explanations(out, matches, ok_ids, cache_of, maps, options, track) ->
                 pages.popitem(last=False)
         return pages[page_id]
 
-    folder = out / "explanations"
+    folder = ResultsFolder(out)
     written = 0
     for match in track(matches.itertuples(index=False), len(matches), "Explaining matches"):
-        key = pair_key(match.page_a, match.page_b)
-        json_path, png_path = folder / f"{key}.json", folder / f"{key}.png"
-        if json_path.exists() and png_path.exists():
+        json_path = folder.explanation(match.page_a, match.page_b, ".json")
+        png_path = folder.explanation(match.page_a, match.page_b, ".png")
+        made_by = _pair_producer(producer, cache_of[match.page_a], cache_of[match.page_b])
+        if _explanation_current(json_path, png_path, made_by):
             continue
         (a, thumbnail_a), (b, thumbnail_b) = page(match.page_a), page(match.page_b)
         explanation = explain_match(a, maps[row_of[match.page_a]], b,
                                     maps[row_of[match.page_b]])
         record = explanation_record(match.page_a, match.page_b, match.score, explanation, a, b,
                                     options.links, options.scoring.model)
-        picture = render_match(thumbnail_a, thumbnail_b, explanation, a, b)
+        record["producer"] = made_by
+        picture = render_match(thumbnail_a, thumbnail_b, explanation, a, b, record)
         with atomic_path(png_path) as tmp:
             save_png(tmp, picture)
         write_json_atomic(json_path, record)
@@ -320,17 +368,33 @@ def _write_variants(out: Path, matches: pd.DataFrame) -> None:
     JSON files (so that a resumed run lists the variants of the pairs it kept)."""
     rows = []
     for match in matches.itertuples(index=False):
-        path = out / "explanations" / f"{pair_key(match.page_a, match.page_b)}.json"
+        path = ResultsFolder(out).explanation(match.page_a, match.page_b, ".json")
         if path.exists():
             record = json.loads(path.read_text(encoding="utf-8"))
             rows.extend({"page_a": match.page_a, "page_b": match.page_b,
                          **{c: v[c] for c in VARIANT_COLUMNS[2:]}}
                         for v in record.get("variants", []))
-    _write_csv(out / "variants.csv", pd.DataFrame(rows, columns=VARIANT_COLUMNS))
+    _write_csv(ResultsFolder(out).variants_csv, pd.DataFrame(rows, columns=VARIANT_COLUMNS))
+
+
+def _remove_stale_pictures(out: Path, matches: pd.DataFrame, ok_ids, explained: bool) -> None:
+    """Delete the thumbnails of pages no longer analysed and, when this run explains, the
+    explanations of pairs no longer matched: the folder then holds what a fresh run writes."""
+    folder = ResultsFolder(out)
+    keep = {folder.thumbnail(page_id).name for page_id in ok_ids}
+    stale = [path for path in folder.file(THUMBNAILS).glob("*.jpg") if path.name not in keep]
+    if explained:
+        keep = {folder.explanation(a, b, suffix).name
+                for a, b in zip(matches["page_a"], matches["page_b"], strict=True)
+                for suffix in (".json", ".png")}
+        stale += [path for path in folder.file(EXPLANATIONS).glob("*")
+                  if path.suffix in (".json", ".png") and path.name not in keep]
+    for path in stale:
+        path.unlink(missing_ok=True)
 
 
 def _thumbnail(out: Path, page_id: str) -> np.ndarray:
-    path = out / "thumbnails" / f"{safe_name(page_id)}.jpg"
+    path = ResultsFolder(out).thumbnail(page_id)
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise OSError(f"thumbnail missing or unreadable: {path}")
@@ -338,9 +402,10 @@ def _thumbnail(out: Path, page_id: str) -> np.ndarray:
 
 
 def _write_manifest(out, corpus, options, model_sha, hashes, timings):
-    write_json_atomic(out / "manifest.json", {
+    write_json_atomic(ResultsFolder(out).manifest, {
         "tool_version": __version__,
-        "corpus": str(corpus.resolve()),
+        "corpus": str(Path(corpus[0]).resolve()) if len(corpus) == 1 and Path(corpus[0]).is_dir()
+        else corpus,
         "config": options.to_dict(),
         "model_hash": model_sha,
         "inputs": hashes,
@@ -348,10 +413,22 @@ def _write_manifest(out, corpus, options, model_sha, hashes, timings):
     })
 
 
-def _networks(out, options, messages):
-    summary = write_networks(out, min_score=options.min_score)
-    messages.extend(f"networks: {warning}" for warning in summary.warnings)
-
-
-def _report(out, options):
-    build_report(out, min_score=options.min_score, max_matches=options.report_matches)
+def _networks_and_report(out, options, steps, messages):
+    """The networks and the report, from one reading of the results folder and one build of
+    the networks (with the verdicts given so far)."""
+    if not (options.networks or options.report):
+        return
+    results = load_results(out)
+    states = pair_states(out)
+    verdicts = verdict_labels(states) if states else None
+    networks = None
+    if options.networks:
+        with steps.timed("networks"):
+            summary = write_networks(out, min_score=options.min_score, results=results,
+                                     verdicts=verdicts)
+            messages.extend(f"networks: {warning}" for warning in summary.warnings)
+            networks = summary.graphs, summary.families
+    if options.report:
+        with steps.timed("report"):
+            build_report(out, min_score=options.min_score, max_matches=options.report_matches,
+                         results=results, networks=networks)

@@ -27,3 +27,24 @@ def synthetic_corpus(tmp_path_factory, synthetic_corpus_args) -> Path:
 
     return generate_corpus(tmp_path_factory.mktemp("synthetic") / "corpus",
                            **synthetic_corpus_args)
+
+
+REVIEW_HOSTILE = "Tabulae <script>alert(1)</script><img src=x onerror=alert(2)> & \"Co\""
+"""A title that must reach the review app's pages as text, never as markup."""
+
+
+@pytest.fixture
+def review_results(tmp_path) -> Path:
+    """A small results folder for the review app: 12 pages of 4 books (book 0's title is
+    `REVIEW_HOSTILE`), two random matches a page, thumbnails and one-link explanations."""
+    from corpus_tools.networks.fabricate import fabricate_pictures, fabricate_results
+
+    rows = [
+        {"page_id": f"book{b}/p{p}.jpg", "book_id": f"book{b}",
+         "title": REVIEW_HOSTILE if b == 0 else f"Tractatus {b}", "printer": f"Printer {b % 3}",
+         "place": ["Venezia", "Paris"][b % 2], "year": str(1540 + 7 * b),
+         "handle": f"hdl.handle.net/21.11103/sphaera.{b}"}
+        for b in range(4) for p in range(3)
+    ]
+    out = fabricate_results(tmp_path / "results", rows, matches_per_page=2, seed=5)
+    return fabricate_pictures(out, seed=5)

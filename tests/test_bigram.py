@@ -6,7 +6,9 @@ import torch
 
 from sphaera_tables.bigram import (
     BIGRAM_LABELS,
+    ActivePixels,
     BigramHead,
+    PageModel,
     bigram_offsets,
     blob_unit,
 )
@@ -48,6 +50,7 @@ def make_head(rises=RISES):
 
 def test_offsets_follow_the_digit_pitch_and_height():
     assert bigram_offsets(10, 12) == ((8, 0), (10, 0), (12, 0))
+    assert bigram_offsets(1, 12) == ((1, 0),)  # never less than one pixel, never repeated
     assert bigram_offsets(20, 24, (0.8, 1.0), (-0.25, 0.0, 0.25)) == (
         (16, -6), (16, 0), (16, 6), (20, -6), (20, 0), (20, 6))
 
@@ -144,3 +147,77 @@ def test_one_pass_pixel_relevance_equals_the_engine_with_one_seed_per_bigram():
                                atol=1e-12)
     np.testing.assert_allclose(relevance.sum(dim=1).numpy(), phi.numpy(), rtol=1e-10)
     assert (phi > 0).sum() >= 5
+
+
+@pytest.mark.parametrize(("sigma", "threshold"), [(3.0, 0.2), (4.0, 0.3), (3.5, 0.1)])
+def test_blob_unit_is_the_mass_of_a_gaussian_above_the_threshold(sigma, threshold):
+    """Known answer: the integral of relu(p exp(-r^2 / 2 sigma^2) - t) over the plane is
+    2 pi sigma^2 (p - t - t ln(p / t)); on the integer grid a blob this wide sums to it within
+    0.1 %."""
+    exact = 2 * np.pi * sigma**2 * (PEAK - threshold - threshold * np.log(PEAK / threshold))
+    assert blob_unit(PEAK, sigma, threshold) == pytest.approx(exact, rel=1e-3)
+
+
+def test_a_blob_narrower_than_a_pixel_counts_its_centre_only():
+    # sigma 0.3: the next pixel holds exp(-1 / 0.18) = 0.004 of the peak, below the threshold
+    assert blob_unit(1.0, 0.3, 0.5) == pytest.approx(0.5, rel=1e-12)
+
+
+def test_active_pixel_coordinates_are_where_some_map_exceeds_the_threshold():
+    maps = blob_maps([(20, 10, 3), (30, 12, 7), (95, 30, 1)])
+    active = ActivePixels.from_maps(maps, THRESHOLD, bigram_offsets(PITCH, HEIGHT))
+    ys, xs = np.nonzero(maps[0].numpy().max(axis=0) > THRESHOLD)  # row-major, like flat
+    x, y = active.coordinates()
+    np.testing.assert_array_equal(x.numpy(), xs)
+    np.testing.assert_array_equal(y.numpy(), ys)
+
+
+def test_page_model_is_the_head_applied_to_the_detector_output():
+    maps = blob_maps([(20, 10, 3), (30, 12, 7)])
+    head = make_head()
+    torch.testing.assert_close(PageModel(torch.nn.Identity(), head)(maps), head(maps))
+
+
+def _spikes(points, height=12, width=40) -> torch.Tensor:
+    """Maps that are 1 at single pixels (x, y, digit) and 0 elsewhere."""
+    maps = torch.zeros(1, 10, height, width, dtype=torch.float64)
+    for x, y, d in points:
+        maps[0, d, y, x] = 1.0
+    return maps
+
+
+def test_one_offset_counts_a_lone_pair_exactly_once():
+    """With the next digit exactly one offset away, min(a_1(x), a_2(x + dx)) is the blob of
+    "1" itself: "12" counts exactly one blob mass and nothing else counts."""
+    head = BigramHead(((PITCH, 0),), THRESHOLD, blob_unit(PEAK, SIGMA, THRESHOLD))
+    phi = head(blob_maps([(20, 10, 1), (20 + PITCH, 10, 2)]))[0].numpy()
+    expected = np.zeros(100)
+    expected[12] = 1.0
+    np.testing.assert_allclose(phi, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_the_next_digit_is_looked_for_only_on_the_page_and_on_the_side_of_the_rise():
+    """A single active pixel is nobody's neighbour; a pixel dx from the right edge has no
+    successor on the next line's first column; a rise of +2 px looks 2 px lower only."""
+    unit = 1.0 - THRESHOLD  # a spike of height 1 above the threshold
+    lone = BigramHead(((3, 0),), THRESHOLD, unit)
+    assert lone(_spikes([(5, 5, 3)])).abs().sum() == 0
+    width = 40
+    wrap = _spikes([(width - 3, 5, 1), (0, 6, 2)], width=width)
+    assert lone(wrap).abs().sum() == 0
+    adjacent = BigramHead(((1, 0),), THRESHOLD, unit)
+    assert adjacent(_spikes([(5, 5, 1), (6, 5, 2)]))[0, 12] == pytest.approx(1.0)
+    lower = BigramHead(((3, 2),), THRESHOLD, unit)
+    assert lower(_spikes([(5, 5, 3), (8, 7, 7)]))[0, 37] == pytest.approx(1.0)
+    assert lower(_spikes([(5, 7, 3), (8, 5, 7)])).abs().sum() == 0
+
+
+def test_maps_must_be_one_page_of_ten_digit_maps():
+    head = make_head()
+    for shape in [(1, 9, 20, 30), (2, 10, 20, 30), (10, 20, 30)]:
+        with pytest.raises(ValueError, match="shape"):
+            head(torch.zeros(shape, dtype=torch.float64))
+    pairs = head.pairs_model(head.active_pixels(blob_maps([(20, 10, 1), (30, 10, 2)])))
+    for shape in [(1, 9, pairs.active.count + 1), (1, 10)]:
+        with pytest.raises(ValueError, match=r"expected values of shape \(1, 10, n \+ 1\), got"):
+            pairs(torch.zeros(shape, dtype=torch.float64))

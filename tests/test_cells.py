@@ -66,7 +66,7 @@ def test_cell_relevance_equals_a_slow_reference_and_sums_to_the_score():
     a = table_page(TABLE)
     b = table_page([["9", "99", "9"], *TABLE[1:], ["5", "14", "30"]], dy=7.0)
     counts = sparse.vstack([a.cells.counts(), b.cells.counts()], format="csr")
-    model = ScoreModel(bigram_weight=0.0)
+    model = ScoreModel(bigram_weight=0.0, cell_floor=1.0)  # 4-row pages: no shortening
     stats = CorpusStatistics.of_corpus(np.zeros((2, 100)), counts, model)
     maps_a = page_maps(a.phi, a.cells.counts(), stats, model)
     maps_b = page_maps(b.phi, b.cells.counts(), stats, model)
@@ -88,7 +88,7 @@ def test_cells_tell_two_tables_of_one_type_apart():
                         ["4", "13", "18"]])
     pages = [table_page(TABLE), edition, other]
     counts = sparse.vstack([p.cells.counts() for p in pages], format="csr")
-    model = ScoreModel(bigram_weight=0.0)
+    model = ScoreModel(bigram_weight=0.0, cell_floor=1.0)  # 4-row pages: no shortening
     stats = CorpusStatistics.of_corpus(np.zeros((3, 100)), counts, model)
     features = sparse.vstack([page_maps(p.phi, p.cells.counts(), stats, model).features(
         p.phi, p.cells.counts())[1] for p in pages], format="csr")
@@ -113,3 +113,18 @@ def test_collation_aligns_rows_and_finds_the_variant():
     variants = collation.variants
     assert variants[["text_a", "text_b"]].values.tolist() == [["45", "54"]]
     assert variants.row_a.tolist() == [1]
+
+
+def test_feature_indices_spread_over_the_whole_index_space():
+    """A hashed index must use every index alike (both parities, both ends of the range), and
+    differ for another direction, number or neighbour."""
+    from sphaera_tables.cells import N_CELL_FEATURES
+
+    indices = np.array([feature_index("right", str(n), "60") for n in range(4000)])
+    assert ((indices >= 0) & (indices < N_CELL_FEATURES)).all()
+    assert 0.4 < np.mean(indices % 2) < 0.6
+    assert indices.min() < 0.01 * N_CELL_FEATURES and indices.max() > 0.99 * N_CELL_FEATURES
+    assert len(set(indices.tolist())) > 3900  # collisions stay rare
+    key = feature_index("right", "12", "45")
+    assert len({key, feature_index("below", "12", "45"), feature_index("right", "13", "45"),
+                feature_index("right", "12", "46")}) == 4

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from corpus_tools.execution import LocalExecutor, make_executor
-from corpus_tools.ingest import file_sha256, list_pages, safe_name
+from corpus_tools.ingest import file_sha256, safe_name
+from corpus_tools.page_sources import list_folder
 from corpus_tools.storage import FolderLocked, atomic_path, folder_lock, save_npz_atomic
 
 
@@ -26,21 +27,24 @@ def test_list_pages_ids_symlinks_and_hidden_files(tmp_path):
     outside.write_bytes(b"o")
     os.symlink(outside, corpus / "escape.jpg")
     os.symlink(corpus / "p2.png", corpus / "inside.png")
-    pages, rejected = list_pages(corpus)
+    pages, rejected = list_folder(corpus)
     assert [p.page_id for p in pages] == ["book a/p1.JPG", "inside.png", "p2.png"]
-    assert [(r.page_id, r.reason) for r in rejected] == [
-        ("escape.jpg", "symbolic link out of the corpus folder")
+    assert [(r.page_id, r.status) for r in rejected] == [
+        ("escape.jpg", "skipped: symbolic link out of the corpus folder"),
+        ("notes.txt", "ignored: not a page image (.txt); pages are .jpg .jpeg .png .tif .tiff "
+                      ".jp2 .j2k .jpx .webp .gif .bmp .pdf"),
     ]
     with pytest.raises(NotADirectoryError):
-        list_pages(tmp_path / "missing")
+        list_folder(tmp_path / "missing")
 
 
 def test_hash_and_safe_names(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc")
     assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    assert safe_name("book a/p1 <x>.jpg") == "book_a_p1__x_.jpg"
-    assert safe_name("Sphæra.jpg") == "Sph_ra.jpg"
+    assert safe_name("1594_beyer_p101.jpg") == "1594_beyer_p101.jpg"
+    assert safe_name("book a/p1 <x>.jpg").startswith("book_a_p1_x_.jpg~")
+    assert safe_name("Sphæra.jpg").startswith("Sph_ra.jpg~")
 
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):

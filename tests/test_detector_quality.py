@@ -34,7 +34,7 @@ def ideal_scale(boxes, detector):
 def test_held_out_typefaces_at_the_working_scale(detector, family):
     grey, boxes = render_table(rows=14, seed=11, size=24, family=family)
     detection = detect(grey, detector, scale=ideal_scale(boxes, detector), rotation=0)
-    assert match_digits(detection.digits, boxes).f1 >= 0.75
+    assert match_digits(detection.digits, boxes).f1 >= 0.9  # shipped weights: 0.97, 0.95
 
 
 @pytest.mark.parametrize(("size", "width"), [(16, 300), (24, 420), (48, 840)])
@@ -44,7 +44,7 @@ def test_estimated_scale_is_within_the_tolerated_range(detector, size, width):
     grey, boxes = render_table(rows=10, seed=12, size=size, width=width)
     detection = detect(grey, detector)
     assert 0.7 <= detection.prepared.scale / ideal_scale(boxes, detector) <= 1.45
-    assert match_digits(detection.digits, boxes).f1 >= 0.7
+    assert match_digits(detection.digits, boxes).f1 >= 0.9  # shipped weights: 0.97-0.98
 
 
 def test_figures_tall_for_their_text_get_a_smaller_scale(detector):
@@ -85,7 +85,7 @@ def test_rotation_crops_reach_a_table_below_denser_text(detector):
 
 def test_text_page_gives_few_detections(detector):
     grey = render_text(seed=3, lines=14)
-    assert len(detect(grey, detector).digits) <= 110
+    assert len(detect(grey, detector).digits) <= 20  # shipped weights: 6
 
 
 def test_real_table_page_gets_a_scale_where_the_detector_reads_it(detector):
@@ -108,4 +108,4 @@ def test_real_non_table_pages_give_few_detections(detector):
     pages = sorted((REAL / "nontable").glob("*.jpg"))
     assert len(pages) == 12
     found = sum(len(detect(load_page(page), detector).digits) for page in pages)
-    assert found <= 800
+    assert found <= 200  # shipped weights: 138

@@ -82,10 +82,10 @@ def test_all_batching_strategies_agree(budget):
 def test_chunk_size_follows_the_memory_budget():
     model, x = conv_stack(), image(2)
     phi, chunks = relevance_chunks(model, x, COMPOSITE, memory_budget_bytes=1)
-    sizes = [len(indices) for indices, _ in chunks]
+    sizes = [len(indices) for indices, *_ in chunks]
     assert sizes == [1] * int(np.count_nonzero(phi.numpy()))
     phi, chunks = relevance_chunks(model, x, COMPOSITE, memory_budget_bytes=10**9)
-    assert [len(indices) for indices, _ in chunks] == [int(np.count_nonzero(phi.numpy()))]
+    assert [len(indices) for indices, *_ in chunks] == [int(np.count_nonzero(phi.numpy()))]
 
 
 def test_rules_leave_the_forward_output_unchanged():
@@ -241,3 +241,13 @@ def test_bad_inputs_give_clear_errors():
         Gamma(-1.0)
     with pytest.raises(ValueError, match="trailing axes"):
         pool(lrp_factors(model, x), np.zeros((3, 3), dtype=int))
+
+
+def test_conservation_residual_is_the_relative_error_or_the_absolute_one_at_zero():
+    from sphaera_tables.explain import conservation_residual
+
+    relevance = np.array([[1.0, 2.0], [3.0, 4.0]])  # sums to 10
+    assert conservation_residual(relevance, 10.0) == 0.0
+    assert conservation_residual(relevance, 8.0) == pytest.approx(0.25)
+    assert conservation_residual(relevance, -10.0) == pytest.approx(2.0)
+    assert conservation_residual(relevance, 0.0) == pytest.approx(10.0)

@@ -8,6 +8,7 @@ from corpus_tools.metadata import (
     book_id_from_page,
     metadata_for_pages,
     read_metadata,
+    rows_naming_no_page,
 )
 
 
@@ -30,6 +31,11 @@ def test_book_id_from_page():
         "1594_beyer_quaestiones_1550"
     assert book_id_from_page("scans/a_b_p7.tif") == "a_b"
     assert book_id_from_page("loose.png") == "loose"
+    # a folder per book, pages without a book in their names: the folder is the book
+    assert book_id_from_page("Clavius 1585/0001.png") == "Clavius 1585"
+    assert book_id_from_page("lib/Clavius 1585/0001.png") == "lib/Clavius 1585"
+    assert book_id_from_page("scans/clavius.pdf#p0012") == "clavius"
+    assert book_id_from_page("clavius_p3.tif#p0002") == "clavius"
 
 
 def test_simple_columns_per_book_rows_and_bad_rows(tmp_path):
@@ -46,9 +52,12 @@ def test_simple_columns_per_book_rows_and_bad_rows(tmp_path):
     metadata, problems = read_metadata(path)
     assert [(p.line, p.reason.split(" ")[0]) for p in problems] == [
         (4, "year"), (5, "no"), (6, "duplicate")]
-    assert str(problems[0]) == f"{path}:4: year '15x1' is not a year"
-    assert list(metadata["book_id"]) == ["b1", "b2", "b4"]
+    assert str(problems[0]) == f"{path}:4: year '15x1' is not a year; the row is kept without " \
+                               "a year"
+    assert list(metadata["book_id"]) == ["b1", "b2", "b3", "b4"]
     assert metadata["year"].tolist()[:2] == [1585, 1551] and pd.isna(metadata["year"].iloc[2])
+    assert metadata.loc[2, "place"] == "Cologne" and metadata.loc[2, "year_text"] == "15x1"
+    metadata = metadata.drop(index=2).reset_index(drop=True)
     pages = metadata_for_pages(metadata, ["b2_p9.jpg", "b1_p1.jpg", "b9_p1.jpg"])
     assert list(pages["page_id"]) == ["b2_p9.jpg", "b1_p1.jpg", "b9_p1.jpg"]
     assert list(pages["book_id"]) == ["b2", "b1", "b9"]
@@ -64,6 +73,72 @@ def test_unusable_files(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(ValueError, match="empty file"):
         read_metadata(tmp_path / "empty.csv")
-    (tmp_path / "binary.csv").write_bytes(b"\xff\xfe\x00bad")
+    (tmp_path / "binary.csv").write_bytes(b"\xff\xfe\x00bad\x00")
     with pytest.raises(ValueError, match="cannot read"):
         read_metadata(tmp_path / "binary.csv")
+
+
+#: year as catalogues write it -> (year, uncertain)
+YEARS = {
+    "1585": (1585, False), "1585?": (1585, True), "[1585]": (1585, True),
+    "[ca. 1585]": (1585, True), "ca. 1585": (1585, True), "c1550": (1550, True),
+    "circa 1550": (1550, True), "1585-1590": (1585, True), "1585/90": (1585, True),
+    "MDCIV": (1604, False), "M.D.C.IV.": (1604, False), "MDL": (1550, False),
+    "158-": (1580, True), "15--?": (1500, True), "1604.0": (1604, False),
+    "1482-01-01": (1482, False), "": (None, False),
+}
+
+
+def test_years_as_catalogues_write_them_keep_their_rows(tmp_path):
+    path = tmp_path / "metadata.csv"
+    path.write_text("page_id,printer,place,year\n" + "".join(
+        f'b{k}_p1.jpg,Giunta,Venezia,"{text}"\n' for k, text in enumerate(YEARS)),
+        encoding="utf-8")
+    metadata, problems = read_metadata(path)
+    assert problems == []
+    assert metadata["year_text"].tolist() == list(YEARS)
+    got = [(None if pd.isna(year) else int(year), bool(uncertain))
+           for year, uncertain in zip(metadata["year"], metadata["year_uncertain"], strict=True)]
+    assert got == list(YEARS.values())
+    assert set(metadata["printer"]) == {"Giunta"} and set(metadata["place"]) == {"Venezia"}
+
+
+ROWS = "Page ID;Printer;Place;Year\nb1_p1.jpg;Ciotti;Venezia;1585\nb2_p1.jpg;Müller;Köln;1590\n"
+
+
+@pytest.mark.parametrize(("encoding", "separator", "note"), [
+    ("utf-8", ";", None), ("utf-8-sig", "\t", None), ("cp1252", ";", "Windows-1252"),
+    ("utf-16", ",", "UTF-16"), ("latin-1", "|", "Windows-1252"),
+])
+def test_encodings_separators_and_header_case(tmp_path, encoding, separator, note):
+    path = tmp_path / "metadata.csv"
+    path.write_bytes(ROWS.replace(";", separator).encode(encoding))
+    metadata, problems = read_metadata(path)
+    assert metadata["printer"].tolist() == ["Ciotti", "Müller"]
+    assert metadata["place"].tolist() == ["Venezia", "Köln"]
+    assert metadata["year"].tolist() == [1585, 1590]
+    if note is None:
+        assert problems == []
+    else:
+        assert [p.line for p in problems] == [None]
+        assert f"not UTF-8, read as {note}" in problems[0].reason
+        assert "save it as UTF-8" in problems[0].reason
+
+
+def test_a_binary_file_says_how_to_save_the_metadata(tmp_path):
+    path = tmp_path / "metadata.csv"
+    path.write_bytes(b"page_id,year\n\x00\x01\x02")
+    with pytest.raises(ValueError, match="save it as UTF-8") as error:
+        read_metadata(path)
+    assert str(error.value).startswith(f"{path}: cannot read as CSV")
+
+
+def test_rows_naming_no_page_are_reported(tmp_path):
+    path = tmp_path / "metadata.csv"
+    path.write_text("page_id,book_id,year\nb1_p1.jpg,,1585\nmissing_p2.jpg,,1585\n"
+                    ",b1,1585\n,gone,1600\n")
+    metadata, _ = read_metadata(path)
+    problems = rows_naming_no_page(metadata, ["b1_p1.jpg", "b1_p2.jpg"], str(path))
+    assert [str(p) for p in problems] == [
+        f"{path}:3: page 'missing_p2.jpg' is not in the corpus; the row is not used",
+        f"{path}:5: no page of book 'gone' is in the corpus; the row is not used"]

@@ -3,7 +3,11 @@
 import numpy as np
 import pandas as pd
 
+from digit_detector.reading import NEIGHBOUR_RISE
 from sphaera_tables.numbers import (
+    CELL_GAP,
+    COLUMN_REACH,
+    COLUMN_SLACK,
     ReadingFrame,
     column_neighbours,
     group_numbers,
@@ -73,3 +77,70 @@ def test_no_digits():
     empty = digits_at([])
     assert len(group_numbers(empty, UPRIGHT)) == 0
     assert number_table(empty, group_numbers(empty, UPRIGHT), UPRIGHT).empty
+
+
+def test_lines_set_close_with_hanging_figures_stay_apart_and_are_each_others_neighbours():
+    """Tables are often set with lines about 1.25 digit heights apart, old-style figures
+    hanging a quarter height below or rising above: each number's row neighbour is on its own
+    line, and its column neighbour is on the very next line, not two lines down."""
+    step = 1.25 * UPRIGHT.height
+    rise = [0.0, 0.25, -0.25, 0.2]  # per line: figures hanging (+) or rising (-), in heights
+    rows = []
+    for line, shift in enumerate(rise):
+        y = 20 + line * step
+        rows += [(10, y, line), (18, y, 5),  # a two-digit number at the left of the line
+                 (60, y - shift * UPRIGHT.height, 7), (68, y - shift * UPRIGHT.height, 3)]
+    digits = digits_at(rows)
+    numbers = number_table(digits, group_numbers(digits, UPRIGHT), UPRIGHT)
+    assert numbers.row.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    np.testing.assert_array_equal(row_neighbours(numbers, UPRIGHT),
+                                  [1, -1, 3, -1, 5, -1, 7, -1])
+    np.testing.assert_array_equal(column_neighbours(numbers, UPRIGHT),
+                                  [2, 3, 4, 5, 6, 7, -1, -1])
+
+
+def _numbers_at(extents):
+    """Numbers given only by their upright (ux0, ux1, uy), as the neighbour rules read them."""
+    return pd.DataFrame(extents, columns=["ux0", "ux1", "uy"], dtype=float)
+
+
+def test_column_neighbour_is_the_nearest_overlapping_number_in_another_line_below():
+    """The documented rule at its edges: extents widened by COLUMN_SLACK pitches on each side
+    must overlap (touching is not overlapping); the centre must lie more than NEIGHBOUR_RISE
+    and at most COLUMN_REACH heights lower; of several, the nearest."""
+    slack = 2 * COLUMN_SLACK * UPRIGHT.pitch  # the gap two widened extents close
+    rise, reach = NEIGHBOUR_RISE * UPRIGHT.height, COLUMN_REACH * UPRIGHT.height
+
+    def below(*extents):
+        return column_neighbours(_numbers_at(extents), UPRIGHT).tolist()
+
+    assert below((0, 16, 0), (0, 16, 20)) == [1, -1]
+    assert below((0, 16, 0), (16 + slack - 1, 40, 20)) == [1, -1]
+    assert below((0, 16, 0), (16 + slack, 40, 20)) == [-1, -1]
+    assert below((0, 16, 0), (-24, -slack + 1, 20)) == [1, -1]
+    assert below((0, 16, 0), (-24, -slack, 20)) == [-1, -1]
+    assert below((0, 16, 0), (0, 16, rise)) == [-1, -1]
+    assert below((0, 16, 0), (0, 16, reach)) == [1, -1]
+    assert below((0, 16, 0), (0, 16, reach + 1)) == [-1, -1]
+    assert below((0, 16, 0), (0, 16, 40), (0, 16, 20)) == [2, -1, 1]
+    assert below((0, 16, 0)) == [-1]
+
+
+def test_row_neighbour_is_the_nearest_number_to_the_right_within_the_documented_window():
+    """At most CELL_GAP pitches past the right edge and NEIGHBOUR_RISE heights above or below;
+    of several, the nearest; a number overlapping by a pixel still follows, one starting at
+    the same left edge or a whole pitch back does not."""
+    gap, rise = CELL_GAP * UPRIGHT.pitch, NEIGHBOUR_RISE * UPRIGHT.height
+
+    def right(*extents):
+        return row_neighbours(_numbers_at(extents), UPRIGHT).tolist()
+
+    assert right((0, 16, 0), (20, 36, 0)) == [1, -1]
+    assert right((0, 16, 0), (16 + gap, 40 + gap, 0)) == [1, -1]
+    assert right((0, 16, 0), (17 + gap, 40 + gap, 0)) == [-1, -1]
+    assert right((0, 16, 0), (20, 36, rise)) == [1, -1]
+    assert right((0, 16, 0), (20, 36, -rise - 0.01)) == [-1, -1]
+    assert right((0, 16, 0), (60, 76, 0), (20, 36, 0)) == [2, -1, 1]
+    assert right((0, 16, 0), (15, 31, 0)) == [1, -1]
+    assert right((0, 16, 0), (16 - UPRIGHT.pitch, 30, 0)) == [-1, -1]
+    assert right((0, 2, 0), (0, 20, 2)) == [-1, -1]  # same left edge, overlapping

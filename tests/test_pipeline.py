@@ -1,6 +1,7 @@
 """The corpus run end to end: results-folder contract, conservation, resume, CLI."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from sphaera_tables.cli import main
 from sphaera_tables.number_links import explain_match
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
 from sphaera_tables.page_task import cached_analysis_loader
-from sphaera_tables.scoring import page_maps
+from sphaera_tables.scoring import CorpusStatistics, ScoreModel, page_maps
 from sphaera_tables.similarity import SimilarityOptions, results_scoring, run_similarity
 
 FAST = SimilarityOptions(min_score=0.0, top_k=2, networks=False, report=False)
@@ -93,7 +94,8 @@ def test_every_match_has_a_conservative_explanation(results):
 
 
 def test_rerun_reuses_every_page_and_gives_identical_outputs(corpus, results, tmp_path):
-    out, _ = results
+    out = tmp_path / "again"
+    shutil.copytree(results[0], out)
     again = run_similarity(corpus, out, FAST)
     assert again.pages_reused == 6 and again.explanations_written == 0
     fresh = tmp_path / "fresh"
@@ -165,6 +167,18 @@ def test_cli_refuses_a_locked_results_folder(corpus, tmp_path):
     assert "is in use by process" in result.output
 
 
+def _neutral_score(path_a, path_b) -> float:
+    """The score of two pages on their own, from their features (not their explanation)."""
+    features = []
+    for path in (path_a, path_b):
+        analysis = analyse_page(load_page(path), load_detector(), FeatureConfig())
+        counts = analysis.cells.counts()
+        maps = page_maps(analysis.phi, counts, CorpusStatistics.neutral(), ScoreModel())
+        features.append(maps.features(analysis.phi, counts))
+    (bigram_a, cells_a), (bigram_b, cells_b) = features
+    return float(bigram_a @ bigram_b + cells_a.multiply(cells_b).sum())
+
+
 def test_explain_command_writes_pictures_and_json(corpus, tmp_path):
     pages = sorted(corpus.glob("*.jpg"))[:2]
     target = tmp_path / "pair.png"
@@ -173,7 +187,26 @@ def test_explain_command_writes_pictures_and_json(corpus, tmp_path):
     assert result.exit_code == 0, result.output
     record = json.loads(target.with_suffix(".json").read_text())
     assert record["residual"] < 1e-6
+    assert record["score"] == pytest.approx(_neutral_score(*pages), abs=1e-9)
     assert target.stat().st_size > 1000
+
+
+def test_explain_command_scores_a_page_with_itself_as_the_model_says(corpus, tmp_path):
+    """Known answer of the numbers model with no corpus (every idf 1): a page with n bigrams
+    and M cells scores w n / (n + mass_floor) + (1 - w) M / (M + cell_floor) with itself."""
+    page = sorted(corpus.glob("*.jpg"))[2]
+    target = tmp_path / "self.png"
+    result = CliRunner().invoke(main, ["explain", str(page), str(page), "-o", str(target),
+                                       "--no-pixels"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(target.with_suffix(".json").read_text())
+    analysis = analyse_page(load_page(page), load_detector(), FeatureConfig())
+    n, m = analysis.phi.sum(), analysis.cells.counts().sum()
+    model = ScoreModel()
+    assert n > 0 and m > 0
+    w = model.bigram_weight
+    expected = w * n / (n + model.mass_floor) + (1 - w) * m / (m + model.cell_floor)
+    assert record["score"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_pixel_level_explanation_conserves(corpus, tmp_path):
@@ -192,13 +225,15 @@ def test_pixel_level_explanation_conserves(corpus, tmp_path):
                                        str(target), "--cell", "6"])
     assert result.exit_code == 0, result.output
     record = json.loads(target.with_suffix(".json").read_text())
-    assert record["score"] > 0
+    assert record["score"] == pytest.approx(_neutral_score(*crops), abs=1e-9)
+    assert record["score"] > 0  # the crops share digit pairs: the pixels have a score to explain
     assert record["pixel_residual"] < 1e-3
     assert (tmp_path / "pair_pixels.png").stat().st_size > 1000
 
 
 def test_report_shows_only_the_best_matches_it_is_asked_for(corpus, results, tmp_path):
-    out, _ = results
+    out = tmp_path / "again"
+    shutil.copytree(results[0], out)
     # every page's two best matches, however weak: more than one pair to choose from
     options = SimilarityOptions(min_score=-1.0, top_k=2, explain=False, report_matches=1)
     run_similarity(corpus, out, options)

@@ -2,7 +2,9 @@
 independent recomputation)."""
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from corpus_tools.synth import astronomy
@@ -88,3 +90,30 @@ def test_same_type_different_parameters_give_different_numbers():
     assert astronomy.climate_table(9, 23.5).rows[:19] != astronomy.climate_table(7, 23.5).rows
     with pytest.raises(ValueError, match="climates"):
         astronomy.climate_table(8, 23.5)
+
+
+CLIMATE_GROUPS = {"day_hours": ("longest day", "H"), "day_min": ("longest day", "M"),
+                  "lat_deg": ("latitude", "G"), "lat_min": ("latitude", "M")}
+
+
+def test_the_shipped_1604_transcription_reads_as_printed():
+    path = Path(astronomy.__file__).parent / "data" / "climates_pifferi_1604.csv"
+    table = astronomy.transcribed_table(path, "climate", CLIMATE_GROUPS)
+    assert len(table.rows) == 36 and len(table.row_labels) == 36
+    assert table.rows[0] == (1, 12, 0, 0, 0)
+    assert table.rows[7] == (7, 13, 30, 23, 11)  # printed so, a misprint of about 24 10
+    assert table.row_labels[3:6] == ("principium", "medium", "finis")
+    # the longest day grows by a quarter hour from parallel to parallel, as on the page
+    days = sorted({row[1] * 60 + row[2] for row in table.rows})
+    assert np.all(np.diff(days) == 15)
+
+
+def test_a_transcription_with_a_bad_cell_names_its_line(tmp_path):
+    path = tmp_path / "table.csv"
+    path.write_text("# a comment\nparallel,day_hours,day_min\n1,12,0\n2,12,x5\n",
+                    encoding="utf-8")
+    with pytest.raises(ValueError, match="line 4"):
+        astronomy.transcribed_table(path, "climate", CLIMATE_GROUPS)
+    path.write_text("parallel,width\n1,3\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="width"):
+        astronomy.transcribed_table(path, "climate", CLIMATE_GROUPS)

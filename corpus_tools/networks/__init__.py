@@ -7,6 +7,7 @@ for Gephi (GEXF 1.3 with a timeline, Gephi CSV), GraphML and JSON::
     summary = write_networks("results", min_score=0.5)
 """
 
+from corpus_tools.ingest import safe_name
 from corpus_tools.networks.exports import (
     NetworkSummary,
     build_networks,
@@ -17,14 +18,8 @@ from corpus_tools.networks.exports import (
 from corpus_tools.networks.families import label_families, table_families
 from corpus_tools.networks.gexf import write_gexf
 from corpus_tools.networks.graphs import LEVELS, build_graph, group_graph, page_graph
-from corpus_tools.networks.results import (
-    Match,
-    Results,
-    ResultsError,
-    load_results,
-    pair_key,
-    safe_name,
-)
+from corpus_tools.networks.results import Match, Results, ResultsError, load_results
+from corpus_tools.results_folder import pair_key
 
 __all__ = [
     "LEVELS", "Match", "NetworkSummary", "Results", "ResultsError", "build_graph",

@@ -18,8 +18,9 @@ from corpus_tools.networks.families import label_families, table_families
 from corpus_tools.networks.gexf import write_gexf, xml_text
 from corpus_tools.networks.graphs import LEVELS, group_graph, page_graph
 from corpus_tools.networks.results import load_results
+from corpus_tools.results_folder import ResultsFolder
+from corpus_tools.storage import atomic_path, spreadsheet_safe, write_text_atomic
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _FAMILY_COLUMNS = (
     "family", "size", "first_year", "last_year", "first_pages", "books", "printers", "places",
     "years", "internal_matches", "pages",
@@ -28,23 +29,24 @@ _FAMILY_COLUMNS = (
 
 @dataclass
 class NetworkSummary:
-    """What `write_networks` wrote: ``levels[level] = {"nodes", "edges", "files"}``."""
+    """What `write_networks` wrote: ``levels[level] = {"nodes", "edges", "files"}``, and the
+    graphs themselves (``level -> networkx.Graph``, for the report)."""
 
     networks_dir: Path
     levels: dict = field(default_factory=dict)
     families: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    graphs: dict = field(default_factory=dict)
 
 
 def spreadsheet_cell(value):
-    """A CSV cell for ``value``: lists ``"; "``-joined, None empty, and text that a spreadsheet
-    would run as a formula (starting with ``= + - @``) prefixed with ``'`` so it shows as text."""
+    """A CSV cell for ``value``: lists ``"; "``-joined, None empty, and text made
+    :func:`~corpus_tools.storage.spreadsheet_safe` (a spreadsheet shows it as text)."""
     if value is None:
         return ""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
-    text = xml_text(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+    return spreadsheet_safe(xml_text(value))
 
 
 def flat_graph(graph):
@@ -71,16 +73,17 @@ def _flat(attributes):
 
 def write_gephi_csv(graph, nodes_path, edges_path):
     """Gephi's spreadsheet import: nodes (Id, Label, ...) and edges (Source, Target, Type,
-    Id, Weight, ...). The earlier node of an edge, when known, is its Source."""
+    Id, Weight, ...), each file written atomically. The earlier node of an edge, when known,
+    is its Source."""
     node_columns = sorted({key for _, data in graph.nodes(data=True) for key in data} - {"label"})
-    with open(nodes_path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_path(nodes_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["Id", "Label", *node_columns])
         for node, data in graph.nodes(data=True):
             row = [node, data.get("label", node)] + [data.get(column) for column in node_columns]
             writer.writerow([spreadsheet_cell(value) for value in row])
     edge_columns = sorted({key for *_, data in graph.edges(data=True) for key in data} - {"weight"})
-    with open(edges_path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_path(edges_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["Source", "Target", "Type", "Id", "Weight", *edge_columns])
         for number, (a, b, data) in enumerate(graph.edges(data=True)):
@@ -91,13 +94,14 @@ def write_gephi_csv(graph, nodes_path, edges_path):
 
 
 def write_json(graph, path):
-    """networkx node-link JSON (``nodes``, ``edges``; lists stay lists)."""
+    """networkx node-link JSON (``nodes``, ``edges``; lists stay lists), written atomically."""
     data = nx.node_link_data(graph, edges="edges")
-    Path(path).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    write_text_atomic(path, json.dumps(data, ensure_ascii=False))
 
 
 def write_level(graph, networks_dir, level):
-    """Write one graph in every format; returns the list of files written."""
+    """Write one graph in every format, each file atomically (a reader, or a run stopped by a
+    full disk, never leaves a half-written network); returns the list of files written."""
     networks_dir = Path(networks_dir)
     stem = networks_dir / level
     files = [
@@ -108,19 +112,22 @@ def write_level(graph, networks_dir, level):
     description = (
         f"{level} network of shared tables (minimum score {graph.graph.get('min_score', 0.0)})"
     )
-    write_gexf(graph, files[0], description=description)
-    nx.write_graphml(flat_graph(graph), files[1])
+    with atomic_path(files[0]) as tmp:
+        write_gexf(graph, tmp, description=description)
+    with atomic_path(files[1]) as tmp:
+        nx.write_graphml(flat_graph(graph), tmp)
     write_gephi_csv(graph, files[2], files[3])
     write_json(graph, files[4])
     return files
 
 
 def write_families(families, networks_dir):
-    """``families.json`` (lists kept) and ``families.csv`` (lists ``"; "``-joined)."""
+    """``families.json`` (lists kept) and ``families.csv`` (lists ``"; "``-joined), each
+    written atomically."""
     networks_dir = Path(networks_dir)
     json_path, csv_path = networks_dir / "families.json", networks_dir / "families.csv"
-    json_path.write_text(json.dumps(families, ensure_ascii=False, indent=1), encoding="utf-8")
-    with open(csv_path, "w", newline="", encoding="utf-8") as handle:
+    write_text_atomic(json_path, json.dumps(families, ensure_ascii=False, indent=1))
+    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(_FAMILY_COLUMNS)
         for family in families:
@@ -128,8 +135,9 @@ def write_families(families, networks_dir):
     return [json_path, csv_path]
 
 
-def build_networks(results, min_score=0.0, levels=LEVELS):
-    """Graphs and families from a loaded results folder (nothing written).
+def build_networks(results, min_score=0.0, levels=LEVELS, verdicts=None):
+    """Graphs and families from a loaded results folder (nothing written); ``verdicts`` as
+    in `corpus_tools.networks.graphs.page_graph`.
 
     Returns
     -------
@@ -141,7 +149,7 @@ def build_networks(results, min_score=0.0, levels=LEVELS):
     unknown = [level for level in levels if level not in LEVELS]
     if unknown:
         raise ValueError(f"unknown level {unknown[0]!r}; choose from {', '.join(LEVELS)}")
-    pages_graph = page_graph(results.pages, results.matches, min_score)
+    pages_graph = page_graph(results.pages, results.matches, min_score, verdicts)
     families = table_families(pages_graph)
     label_families(pages_graph, families)
     graphs = {
@@ -151,7 +159,7 @@ def build_networks(results, min_score=0.0, levels=LEVELS):
     return graphs, families
 
 
-def write_networks(out_dir, min_score=0.0, levels=LEVELS, results=None):
+def write_networks(out_dir, min_score=0.0, levels=LEVELS, results=None, verdicts=None):
     """Build and write the networks and table families of a results folder.
 
     Parameters
@@ -164,6 +172,8 @@ def write_networks(out_dir, min_score=0.0, levels=LEVELS, results=None):
         Any of ``"page", "book", "printer", "place"``.
     results : Results, optional
         An already loaded results folder (saves reading it twice).
+    verdicts : dict, optional
+        ``frozenset({page_a, page_b}) -> verdict``: page edges get a ``verdict`` attribute.
 
     Returns
     -------
@@ -172,10 +182,11 @@ def write_networks(out_dir, min_score=0.0, levels=LEVELS, results=None):
         the results folder (bad rows, missing files, pages without metadata).
     """
     results = results if results is not None else load_results(out_dir)
-    networks_dir = Path(out_dir) / "networks"
+    networks_dir = ResultsFolder(out_dir).networks
     networks_dir.mkdir(parents=True, exist_ok=True)
-    graphs, families = build_networks(results, min_score, levels)
-    summary = NetworkSummary(networks_dir, families=families, warnings=list(results.warnings))
+    graphs, families = build_networks(results, min_score, levels, verdicts)
+    summary = NetworkSummary(networks_dir, families=families, warnings=list(results.warnings),
+                             graphs=graphs)
     for level, graph in graphs.items():
         files = write_level(graph, networks_dir, level)
         summary.levels[level] = {

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from corpus_tools.networks.results import load_results, pair_key, safe_name
+from corpus_tools.networks.results import load_results
+from corpus_tools.results_folder import EXPLANATIONS, FEATURES, THUMBNAILS, ResultsFolder
+from corpus_tools.storage import spreadsheet_safe
 
 _SPHAERA_COLUMNS = {
     "credited_authors": "author", "short_title": "title", "printers": "printer",
@@ -39,7 +41,8 @@ def sphaera_rows(csv_path):
 
 
 def fabricate_results(out_dir, page_rows, matches_per_page=3, seed=0, tool_version="0.1.0"):
-    """Write ``manifest.json``, ``pages.csv`` and ``matches.csv`` into ``out_dir``.
+    """Write ``manifest.json``, ``pages.csv`` and ``matches.csv`` into ``out_dir`` (cells
+    spreadsheet-safe, as a corpus run writes them).
 
     Parameters
     ----------
@@ -60,15 +63,17 @@ def fabricate_results(out_dir, page_rows, matches_per_page=3, seed=0, tool_versi
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    folder = ResultsFolder(out_dir)
     rng = np.random.default_rng(seed)
     page_ids = [row["page_id"] for row in page_rows]
-    with open(out_dir / "pages.csv", "w", newline="", encoding="utf-8") as handle:
+    with open(folder.pages_csv, "w", newline="", encoding="utf-8") as handle:
         extra = sorted({key for row in page_rows for key in row} - set(PAGES_COLUMNS))
         writer = csv.DictWriter(handle, [*PAGES_COLUMNS, *extra])
         writer.writeheader()
         for row in page_rows:
-            writer.writerow({"status": "ok", "width": 960, "height": 1425, "scale": 1.0, **row})
-    with open(out_dir / "matches.csv", "w", newline="", encoding="utf-8") as handle:
+            row = {"status": "ok", "width": 960, "height": 1425, "scale": 1.0, **row}
+            writer.writerow({key: spreadsheet_safe(value) for key, value in row.items()})
+    with open(folder.matches_csv, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["page_a", "page_b", "score", "rank"])
         count = min(matches_per_page, len(page_ids) - 1)
@@ -77,12 +82,13 @@ def fabricate_results(out_dir, page_rows, matches_per_page=3, seed=0, tool_versi
             partners = [p + 1 if p >= index else p for p in partners]
             scores = np.sort(rng.random(count))[::-1]
             for rank, (partner, score) in enumerate(zip(partners, scores, strict=True), 1):
-                writer.writerow([page_a, page_ids[partner], f"{score:.6f}", rank])
+                writer.writerow([spreadsheet_safe(page_a), spreadsheet_safe(page_ids[partner]),
+                                 f"{score:.6f}", rank])
     manifest = {
         "tool_version": tool_version, "config": {"fabricated": True, "seed": seed},
         "model_hash": "", "inputs": {}, "timings": {}, "corpus": str(out_dir),
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    folder.manifest.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return out_dir
 
 
@@ -90,19 +96,18 @@ def fabricate_pictures(out_dir, seed=0):
     """Add ``thumbnails/``, ``explanations/`` (PNG + JSON per match) and ``features.npy`` to a
     fabricated results folder: random pictures of the right names and shapes, one digit link
     per explanation."""
-    out_dir = Path(out_dir)
+    folder = ResultsFolder(out_dir)
     results = load_results(out_dir)
     rng = np.random.default_rng(seed)
-    (out_dir / "thumbnails").mkdir(exist_ok=True)
-    (out_dir / "explanations").mkdir(exist_ok=True)
+    folder.file(THUMBNAILS).mkdir(exist_ok=True)
+    folder.file(EXPLANATIONS).mkdir(exist_ok=True)
     ok_pages = [page for page, record in results.pages.items() if record["status"] == "ok"]
     for page_id in results.pages:
         grey = (rng.random((140, 96)) * 255).astype(np.uint8)
-        Image.fromarray(grey).save(out_dir / "thumbnails" / f"{safe_name(page_id)}.jpg")
+        Image.fromarray(grey).save(folder.thumbnail(page_id))
     for match in results.matches:
-        key = pair_key(match.page_a, match.page_b)
         colour = (rng.random((80, 200, 3)) * 255).astype(np.uint8)
-        Image.fromarray(colour).save(out_dir / "explanations" / f"{key}.png")
+        Image.fromarray(colour).save(folder.explanation(match.page_a, match.page_b, ".png"))
         explanation = {
             "page_a": match.page_a, "page_b": match.page_b, "score": match.score,
             "residual": 0.0,
@@ -111,6 +116,7 @@ def fabricate_pictures(out_dir, seed=0):
                 "digits_b": "12", "relevance": match.score,
             }],
         }
-        (out_dir / "explanations" / f"{key}.json").write_text(json.dumps(explanation))
-    np.save(out_dir / "features.npy", rng.random((len(ok_pages), 100)).astype(np.float32))
+        folder.explanation(match.page_a, match.page_b, ".json").write_text(
+            json.dumps(explanation))
+    np.save(folder.file(FEATURES), rng.random((len(ok_pages), 100)).astype(np.float32))
     return out_dir

@@ -17,7 +17,7 @@ LEVELS = ("page", "book", "printer", "place")
 """Graph levels, finest first."""
 
 
-def page_graph(pages, matches, min_score=0.0):
+def page_graph(pages, matches, min_score=0.0, verdicts=None):
     """Graph of pages linked by candidate matches.
 
     Parameters
@@ -28,6 +28,10 @@ def page_graph(pages, matches, min_score=0.0):
         Candidate matches; a pair listed in both directions gives one edge.
     min_score : float
         Matches with a lower score are left out.
+    verdicts : dict, optional
+        ``frozenset({page_a, page_b}) -> verdict`` (historians' verdicts, see
+        ``sphaera_tables.review``); when given, every edge gets ``verdict`` (``unreviewed``
+        for a pair without one).
 
     Returns
     -------
@@ -37,7 +41,7 @@ def page_graph(pages, matches, min_score=0.0):
         Edges: ``score`` (the highest score seen for the pair), ``weight`` (= score) and
         ``rank`` (the best rank of the pair in either direction, 0 when unknown); when both
         pages are dated, ``first_year`` (the later of the two years) and, if they differ,
-        ``earlier`` (the page printed first).
+        ``earlier`` (the page printed first); ``verdict`` when ``verdicts`` are given.
     """
     graph = nx.Graph(level="page", min_score=float(min_score))
     kept = [match for match in matches if match.score >= min_score]
@@ -50,6 +54,9 @@ def page_graph(pages, matches, min_score=0.0):
             if page_id not in graph:
                 graph.add_node(page_id, label=page_id, status="ok")
         _add_page_edge(graph, match)
+    if verdicts is not None:
+        for a, b, edge in graph.edges(data=True):
+            edge["verdict"] = verdicts.get(frozenset((a, b)), "unreviewed")
     return graph
 
 
@@ -113,7 +120,8 @@ def group_graph(pages_graph, level):
         ``weight`` = ``shared_tables`` (number of matched page pairs between the two groups),
         ``mean_score``, ``max_score``, ``pairs`` (sorted list of ``"page_a|page_b"``),
         ``first_year`` (earliest year in which both sides of a shared table are printed),
-        ``pair_years`` (that year for every dated shared table, sorted) and,
+        ``pair_years`` (that year for every dated shared table, sorted), ``verdicts`` (the
+        sorted distinct verdicts of its pairs, when the page edges carry ``verdict``) and,
         when the two sides' earliest dated pages differ in year, ``earlier`` (the node printed
         first: the candidate direction of transmission) and ``year_gap``. Pages whose group is
         unknown at this level are left out; ``graph.graph["pages_without_group"]`` counts them.
@@ -195,6 +203,9 @@ def _shared_attributes(pages_graph, pairs):
     if pair_years:
         attributes["first_year"] = min(pair_years)
         attributes["pair_years"] = sorted(pair_years)
+    verdicts = {pages_graph.edges[pair].get("verdict") for pair, _ in pairs} - {None}
+    if verdicts:
+        attributes["verdicts"] = sorted(verdicts)
     return attributes
 
 

@@ -7,13 +7,12 @@ that every output that can be made is made.
 """
 
 import csv
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corpus_tools.ingest import safe_name
+from corpus_tools.results_folder import ResultsFolder, read_csv_rows
 
 METADATA_COLUMNS = (
     "book_id", "title", "author", "printer", "publisher", "place", "year", "handle",
@@ -65,11 +64,6 @@ class Results:
     warnings: list = field(default_factory=list)
 
 
-def pair_key(page_a, page_b):
-    """Base name of a match's files in ``explanations/`` (design.md section 3)."""
-    return f"{safe_name(page_a)}__{safe_name(page_b)}"
-
-
 def split_list(cell):
     """Values of a ``;``-separated cell, stripped, empties and repeats dropped (``"A; B;"``)."""
     parts = (part.strip() for part in (cell or "").split(";"))
@@ -102,14 +96,15 @@ def load_results(out_dir):
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise ResultsError(f"{out_dir}: not a results folder (no such directory)")
-    pages_path, matches_path = out_dir / "pages.csv", out_dir / "matches.csv"
+    folder = ResultsFolder(out_dir)
+    pages_path, matches_path = folder.pages_csv, folder.matches_csv
     if not pages_path.is_file() and not matches_path.is_file():
         raise ResultsError(
             f"{out_dir}: not a results folder (neither pages.csv nor matches.csv); "
             "run `tables similarity CORPUS -o OUT` first"
         )
     results = Results(out_dir=out_dir)
-    results.manifest = _read_manifest(out_dir / "manifest.json", results.warnings)
+    results.manifest = _read_manifest(folder, results.warnings)
     if pages_path.is_file():
         results.pages = _read_pages(pages_path, results.warnings)
     else:
@@ -122,23 +117,21 @@ def load_results(out_dir):
     return results
 
 
-def _read_manifest(path, warnings):
+def _read_manifest(folder, warnings):
+    path = folder.manifest
     if not path.is_file():
         warnings.append(f"{path}: missing; tool version and settings are unknown")
         return {}
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return folder.read_manifest()
+    except (OSError, ValueError) as error:
         warnings.append(f"{path}: unreadable ({error}); tool version and settings are unknown")
         return {}
-    if not isinstance(manifest, dict):
-        warnings.append(f"{path}: not a JSON object; ignored")
-        return {}
-    return manifest
 
 
 def _rows(path, required, warnings, expected=()):
-    """Rows of a CSV as ``(line_number, row)``; nothing (with a warning) if unusable.
+    """Rows of a CSV as ``(line_number, row)``, cells as written (spreadsheet-safety ``'``
+    removed); nothing (with a warning) if unusable.
 
     A missing ``required`` column makes the file unusable; a missing ``expected`` one is
     reported and left empty.
@@ -150,7 +143,7 @@ def _rows(path, required, warnings, expected=()):
         return
     with handle:
         try:
-            reader = csv.DictReader(handle)
+            reader = read_csv_rows(handle)
             header = reader.fieldnames or []
             missing = [column for column in required if column not in header]
             if missing:
@@ -240,6 +233,6 @@ def _add_pages_named_only_in_matches(results):
         shown = ", ".join(repr(page_id) for page_id in unknown[:3])
         more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
         results.warnings.append(
-            f"{results.out_dir / 'matches.csv'}: {len(unknown)} matched page(s) not in "
-            f"pages.csv ({shown}{more}); shown without metadata"
+            f"{ResultsFolder(results.out_dir).matches_csv}: {len(unknown)} matched page(s) "
+            f"not in pages.csv ({shown}{more}); shown without metadata"
         )

@@ -12,8 +12,10 @@ All angles in the parameters are in degrees; obliquities in degrees as decimal f
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 #: Obliquities of the ecliptic used by period authors: 23 deg 28', 23 deg 30', 23 deg 33', 23 deg 51'.
 OBLIQUITIES = (23 + 28 / 60, 23.5, 23 + 33 / 60, 23 + 51 / 60)
@@ -218,3 +220,34 @@ def random_table(rng) -> TableContent:
                           table_type)
     planet = sorted(MEAN_DAILY_MOTION)[rng.integers(len(MEAN_DAILY_MOTION))]
     return mean_motion_table(planet, int(rng.integers(2)), int(rng.choice([1, 20])))
+
+
+def transcribed_table(path, table_type: str, groups: dict[str, tuple[str, str]]
+                      ) -> TableContent:
+    """A table transcribed from a real page (CSV: ``#`` comment lines, a header, one row per
+    printed row; column 0 the argument, an optional ``label`` column of row words such as
+    "principium"), to print synthetic editions of the same numbers.
+
+    ``groups`` maps each number column to its (header group, unit), e.g. ``{"lat_deg":
+    ("latitude", "G")}``; columns not named there, except the argument and ``label``, are
+    refused.
+    """
+    with open(path, encoding="utf-8", newline="") as handle:
+        numbered = [(n, line) for n, line in enumerate(handle, 1) if not line.startswith("#")]
+    reader = csv.DictReader(line for _, line in numbered)
+    argument, *rest = reader.fieldnames or [""]
+    keys = [key for key in rest if key != "label"]
+    unknown = [key for key in keys if key not in groups]
+    if unknown:
+        raise ValueError(f"{path}: columns {unknown} have no header group")
+    rows, labels = [], []
+    for (line, _), record in zip(numbered[1:], reader, strict=True):
+        try:
+            rows.append(tuple(int(record[key]) for key in (argument, *keys)))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: line {line}: not a whole number ({error})") from None
+        labels.append(record.get("label") or "")
+    columns = (Column(argument, argument, ""),
+               *(Column(key, *groups[key]) for key in keys))
+    return TableContent(table_type, {"transcribed": Path(path).stem}, columns, tuple(rows),
+                        tuple(labels) if any(labels) else ())

@@ -135,7 +135,7 @@ def typeset_table(canvas: Canvas, style: BookStyle, table: TablePrint, dpi: floa
     content, language = table.content, style.language
     groups = [column_groups(content)[k] for k in table.group_order]
     columns = [0] + [c for group in groups for c in group]
-    labels = [ROW_LABELS[language][content.row_labels[r]] for r in table.rows] \
+    labels = [ROW_LABELS[language].get(content.row_labels[r], "") for r in table.rows] \
         if content.row_labels else []
     margin_x, margin_y = style.margin * canvas.width, style.margin * canvas.height
     size_px = style.size_pt * dpi / 72

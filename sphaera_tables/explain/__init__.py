@@ -1,7 +1,7 @@
 """BiLRP explanations of dot-product similarity models, for any torch model of supported layers.
 
 The similarity ``y(x, x') = <phi(x), phi(x')>`` is explained on pairs of input features by
-BiLRP (method.md section 2), computed in factored form: first-order LRP maps of every embedding
+BiLRP (docs/method.md section 2), computed in factored form: first-order LRP maps of every embedding
 dimension, once per input, pooled onto groups of features and multiplied per pair.
 
 Rules (attached by layer name or type through a :class:`Composite`)::
@@ -11,14 +11,27 @@ Rules (attached by layer name or type through a :class:`Composite`)::
     ZBox(low, high)         zB rule for the layer reading the pixels, bounded in [low, high]
     Composite({"detector.0": ZBox(0, 1), torch.nn.Conv2d: Gamma(0.5)})
 
+Transformers (docs/method.md section 7): ``transformer_composite({nn.Linear: Gamma(0)})``
+attaches ``Gate()`` to GELU / SiLU, ``LayerNormRule()`` to LayerNorm and ``AttentionRule()`` to
+``nn.MultiheadAttention`` (self-attention, attention weights held fixed).
+
 Parameter-free operations (ReLU, min, max, shifts, padding, pooling, sums, flatten) need no
 rule: they are differentiated as they are, which is exactly the rule for positively
 homogeneous layers (winner-take-all for min and max).
 
+One call (docs/method.md sections 2, 4-6)::
+
+    bilrp(model, x_a, x_b, composite=None, pool=None, select=None, similarity="dot",
+          fold_batch_norm=True) -> PairExplanation      # relevance, y, residual, bias_relevance
+
+folds BatchNorm on a copy (``canonize``), checks every operation of the model (an unsupported one
+raises ``UnsupportedModelError`` naming the module), and warns (``ConservationWarning``,
+``BiasRelevanceWarning``) when the explanation does not add up to the score within 1 %.
+
 Factors and pooling (cache the pooled factors per image)::
 
     lrp_factors(model, x, composite=None, *, outputs=None, strategy="auto",
-                memory_budget_bytes=2**30) -> Factors          # values (h, *x.shape[1:]), phi (h,)
+                memory_budget_bytes=2**30, select=None) -> Factors   # values, phi, bias (h,)
     gradient_factors(model, x, ...) -> Factors                 # plain gradients (Curvature)
     grid_labels((H, W), cell) / box_labels((H, W), boxes) -> labels (H, W)
     pool(factors, labels) -> PooledFactors                     # values (h, G), phi, centres
@@ -26,7 +39,7 @@ Factors and pooling (cache the pooled factors per image)::
 
 Pairs::
 
-    bilrp(pooled_a, pooled_b) -> PairExplanation   # relevance (Ga, Gb), y, residual, centres
+    bilrp(pooled_a, pooled_b, similarity="dot") -> PairExplanation   # = bilrp_from_factors
     saliency_matrix(x_a, x_b, labels_a, labels_b) / curvature_matrix(grads_a, grads_b, ...)
     invariance(similarity, local) -> float         # paper Eq. 7
 
@@ -51,11 +64,19 @@ Example::
     save_png("pair.png", render_pair(img_a, img_b, explanation))
 """
 
+from sphaera_tables.explain.canonizers import canonize, select_output
 from sphaera_tables.explain.factors import Factors, gradient_factors, lrp_factors
+from sphaera_tables.explain.guardrails import (
+    BiasRelevanceWarning,
+    ConservationWarning,
+    ExplanationWarning,
+    UnsupportedModelError,
+)
 from sphaera_tables.explain.invariance import invariance
+from sphaera_tables.explain.model_pair import bilrp, explain_pair
 from sphaera_tables.explain.pair_relevance import (
     PairExplanation,
-    bilrp,
+    bilrp_from_factors,
     conservation_residual,
     curvature_matrix,
     saliency_matrix,
@@ -75,13 +96,23 @@ from sphaera_tables.explain.render import (
     save_png,
 )
 from sphaera_tables.explain.rules import Composite, Epsilon, Gamma, ZBox
+from sphaera_tables.explain.transformer_rules import (
+    AttentionRule,
+    Gate,
+    LayerNormRule,
+    transformer_composite,
+)
 from sphaera_tables.explain.vgg import VGG16Embedding, load_vgg16_weights, vgg16_composite
 
 __all__ = [
     "Composite", "Epsilon", "Gamma", "ZBox",
+    "Gate", "LayerNormRule", "AttentionRule", "transformer_composite",
     "Factors", "lrp_factors", "gradient_factors",
     "PooledFactors", "grid_labels", "box_labels", "pool", "pooled_lrp_factors",
-    "PairExplanation", "bilrp", "conservation_residual", "saliency_matrix", "curvature_matrix",
+    "PairExplanation", "bilrp", "bilrp_from_factors", "explain_pair", "conservation_residual",
+    "saliency_matrix", "curvature_matrix",
+    "canonize", "select_output",
+    "UnsupportedModelError", "ExplanationWarning", "ConservationWarning", "BiasRelevanceWarning",
     "invariance",
     "link_strengths", "draw_links", "render_pair", "render_box_links", "save_png",
     "VGG16Embedding", "load_vgg16_weights", "vgg16_composite",

@@ -1,13 +1,20 @@
 """Explanations of one pair: BiLRP from cached pooled factors, and the paper's baselines.
 
 With pooled factors cached per image, explaining a pair is one matrix product: explaining every
-match of a page costs one LRP pass per page, not per pair.
+match of a page costs one LRP pass per page, not per pair (docs/method.md section 2).
 """
 
-from dataclasses import dataclass
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+
+from sphaera_tables.explain.guardrails import warn_if_leaking
+from sphaera_tables.explain.pooling import PooledFactors
+
+SIMILARITIES = ("dot", "cosine")
 
 
 @dataclass(frozen=True)
@@ -20,12 +27,16 @@ class PairExplanation:
         ``relevance[I, I']``: contribution of group ``I`` of input A together with group ``I'``
         of input B to the similarity (positive: supports it; negative: contradicts it).
     y : float
-        The similarity ``<phi(a), phi(b)>`` from the forward passes.
+        The similarity ``<phi(a), phi(b)>`` (or the cosine) from the forward passes.
     residual : float
-        Conservation error ``|sum(relevance) - y| / |y|`` (absolute error when ``y == 0``).
-        Near zero for bias-free ReLU networks with conserving rules; report it with the result.
+        Conservation error ``|sum(relevance) + bias_relevance - y| / |y|`` (absolute error
+        when ``y == 0``): near zero whenever every operation has an exact rule; above 1 % a
+        :class:`~sphaera_tables.explain.guardrails.ConservationWarning` is issued.
     centres_a, centres_b : ndarray, shape (Ga, 2), (Gb, 2)
         Group centres (row, column) in pixels of each input, for drawing.
+    bias_relevance : float
+        The part of ``y`` absorbed by biases (docs/method.md section 5): ``relevance`` sums to
+        ``y - bias_relevance``.
     """
 
     relevance: np.ndarray
@@ -33,35 +44,66 @@ class PairExplanation:
     residual: float
     centres_a: np.ndarray
     centres_b: np.ndarray
+    bias_relevance: float = 0.0
 
 
-def bilrp(pooled_a, pooled_b):
+def bilrp_from_factors(pooled_a: PooledFactors, pooled_b: PooledFactors, *,
+                       similarity: str = "dot") -> PairExplanation:
     """BiLRP (or Hessian x Product, for factors computed without rules) of one pair.
 
     Parameters
     ----------
     pooled_a, pooled_b : PooledFactors
         Factors of the two inputs from the same model and rules, shapes (h, Ga) and (h, Gb).
+    similarity : {"dot", "cosine"}
+        "cosine" explains ``<phi(a), phi(b)> / (|phi(a)| |phi(b)|)``: each input's factors are
+        divided by the norm of its embedding, a fixed per-input scale (docs/method.md section 6).
 
     Returns
     -------
     PairExplanation
-        ``relevance = pooled_a.values.T @ pooled_b.values``.
+        ``relevance = pooled_a.values.T @ pooled_b.values``; warns when it does not add up.
     """
     if pooled_a.values.shape[0] != pooled_b.values.shape[0]:
         raise ValueError(
             f"factors have different embedding sizes: {pooled_a.values.shape[0]} and "
             f"{pooled_b.values.shape[0]}"
         )
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"unknown similarity {similarity!r}; choose one of {SIMILARITIES}")
+    if similarity == "cosine":
+        pooled_a, pooled_b = unit_scaled(pooled_a), unit_scaled(pooled_b)
     relevance = pooled_a.values.T @ pooled_b.values
     y = float(np.dot(pooled_a.phi, pooled_b.phi))
-    return PairExplanation(
-        relevance=relevance,
-        y=y,
-        residual=conservation_residual(relevance, y),
-        centres_a=pooled_a.centres,
-        centres_b=pooled_b.centres,
-    )
+    bias = _bias_relevance(pooled_a, pooled_b)
+    residual = warn_if_leaking(y, float(np.sum(relevance)), bias,
+                               pooled_a.constant_adds + pooled_b.constant_adds)
+    return PairExplanation(relevance=relevance, y=y, residual=residual,
+                           centres_a=pooled_a.centres, centres_b=pooled_b.centres,
+                           bias_relevance=bias)
+
+
+def unit_scaled(pooled: PooledFactors) -> PooledFactors:
+    """Factors of ``phi / |phi|``: values, phi and bias divided by the norm of ``phi``.
+
+    The norm is held fixed (not differentiated), as a per-input scale (docs/method.md section 6).
+    """
+    norm = float(np.linalg.norm(pooled.phi))
+    if norm == 0:
+        raise ValueError("the embedding is zero: its cosine similarity is undefined")
+    bias = None if pooled.bias is None else pooled.bias / norm
+    return replace(pooled, values=pooled.values / norm, phi=pooled.phi / norm, bias=bias)
+
+
+def _bias_relevance(pooled_a: PooledFactors, pooled_b: PooledFactors) -> float:
+    """The bias row and column of the pair matrix: ``sum_m r_a s_b + s_a r_b + r_a r_b``.
+
+    ``s``: the input relevance of ``phi_m`` summed over groups, ``r``: its bias relevance.
+    """
+    r_a = np.zeros(len(pooled_a.phi)) if pooled_a.bias is None else pooled_a.bias
+    r_b = np.zeros(len(pooled_b.phi)) if pooled_b.bias is None else pooled_b.bias
+    s_a, s_b = pooled_a.values.sum(axis=1), pooled_b.values.sum(axis=1)
+    return float(np.dot(r_a, s_b) + np.dot(s_a, r_b) + np.dot(r_a, r_b))
 
 
 def conservation_residual(relevance, y):

@@ -5,12 +5,17 @@ matrix ``R[I, I'] = sum_{i in I, i' in I'} R[i, i']`` without ever building the 
 matrix (supplement appendix E). Pooled factors are small (h x G) and can be cached per image.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
-from sphaera_tables.explain.factors import DEFAULT_MEMORY_BUDGET, relevance_chunks
+from sphaera_tables.explain.canonizers import Selector
+from sphaera_tables.explain.factors import DEFAULT_MEMORY_BUDGET, Factors, relevance_chunks
+from sphaera_tables.explain.rules import Composite
 
 
 @dataclass(frozen=True)
@@ -26,11 +31,15 @@ class PooledFactors:
     centres : ndarray, shape (G, 2)
         Centre of each group as (row, column) in input pixels (mean of its pixel positions over
         the last two axes of the label map; NaN for an empty group). Used for drawing links.
+    bias, constant_adds
+        As in :class:`~sphaera_tables.explain.factors.Factors`.
     """
 
     values: np.ndarray
     phi: np.ndarray
     centres: np.ndarray
+    bias: np.ndarray | None = None
+    constant_adds: tuple[str, ...] = ()
 
 
 def grid_labels(shape, cell):
@@ -83,7 +92,7 @@ def box_labels(shape, boxes):
     return labels
 
 
-def pool(factors, labels):
+def pool(factors: Factors, labels) -> PooledFactors:
     """Sum factors over groups of input features.
 
     Parameters
@@ -102,11 +111,14 @@ def pool(factors, labels):
     labels = _check_labels(labels, tuple(values.shape[1:]))
     pooled = _pool_tensor(values, labels)
     return PooledFactors(values=pooled.numpy(), phi=np.asarray(factors.phi),
-                         centres=group_centres(labels))
+                         centres=group_centres(labels), bias=factors.bias,
+                         constant_adds=factors.constant_adds)
 
 
-def pooled_lrp_factors(model, x, labels, composite=None, *, outputs=None, strategy="auto",
-                       memory_budget_bytes=DEFAULT_MEMORY_BUDGET):
+def pooled_lrp_factors(model: nn.Module, x: torch.Tensor, labels,
+                       composite: Composite | None = None, *, outputs=None,
+                       strategy: str = "auto", memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
+                       select: Selector = None) -> PooledFactors:
     """:func:`lrp_factors` followed by :func:`pool`, pooling each chunk as it is computed.
 
     Only the (h, G) result is kept, so a large page never holds h full relevance maps at once.
@@ -114,12 +126,15 @@ def pooled_lrp_factors(model, x, labels, composite=None, *, outputs=None, strate
     """
     labels = _check_labels(labels, tuple(x.shape[1:]))
     phi, chunks = relevance_chunks(model, x, composite, outputs=outputs, strategy=strategy,
-                                   memory_budget_bytes=memory_budget_bytes)
+                                   memory_budget_bytes=memory_budget_bytes, select=select)
     n_groups = int(labels.max()) + 1
     pooled = torch.zeros((len(phi), n_groups), dtype=x.dtype)
-    for indices, relevance in chunks:
+    bias = torch.zeros(len(phi), dtype=x.dtype)
+    for indices, relevance, absorbed in chunks:
         pooled[indices] = _pool_tensor(relevance.detach().cpu(), labels)
-    return PooledFactors(values=pooled.numpy(), phi=phi.numpy(), centres=group_centres(labels))
+        bias[indices] = absorbed.detach().cpu()
+    return PooledFactors(values=pooled.numpy(), phi=phi.numpy(), centres=group_centres(labels),
+                         bias=bias.numpy(), constant_adds=chunks.constant_adds)
 
 
 def group_centres(labels):

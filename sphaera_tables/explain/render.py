@@ -126,11 +126,8 @@ def draw_links(image_a, image_b, centres_a, centres_b, strengths, *, boxes_a=Non
     ndarray, shape (H, W, 3), uint8
     """
     left, right = _faded_rgb(image_a, fade), _faded_rgb(image_b, fade)
-    height = max(left.shape[0], right.shape[0])
-    width = left.shape[1] + gap + right.shape[1]
+    height, width, top_a, top_b, offset_b = side_by_side(left.shape, right.shape, gap)
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-    top_a, top_b = (height - left.shape[0]) // 2, (height - right.shape[0]) // 2
-    offset_b = left.shape[1] + gap
     canvas[top_a:top_a + left.shape[0], :left.shape[1]] = left
     canvas[top_b:top_b + right.shape[0], offset_b:] = right
     for boxes, dx, dy in ((boxes_a, 0, top_a), (boxes_b, offset_b, top_b)):
@@ -154,6 +151,15 @@ def draw_links(image_a, image_b, centres_a, centres_b, strengths, *, boxes_a=Non
             curves_by_level.append(curves)
         _blend_curves(canvas, curves_by_level, colour, line_width)
     return canvas
+
+
+def side_by_side(shape_a, shape_b, gap=20):
+    """Layout of two images side by side, each centred vertically: ``(height, width, top_a,
+    top_b, offset_b)`` in pixels (image A's left edge is at x = 0, image B's at ``offset_b``)."""
+    height = max(shape_a[0], shape_b[0])
+    offset_b = shape_a[1] + gap
+    return (height, offset_b + shape_b[1], (height - shape_a[0]) // 2,
+            (height - shape_b[0]) // 2, offset_b)
 
 
 def save_png(path, image):

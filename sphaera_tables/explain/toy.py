@@ -12,6 +12,7 @@ digit histogram in its first 10 dimensions (one solution of the task, since the 
 two histograms is the match count), then fine-tunes on the similarity loss itself.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,11 @@ import torch
 from torch import nn
 
 from sphaera_tables.explain.factors import gradient_factors
-from sphaera_tables.explain.pair_relevance import bilrp, curvature_matrix, saliency_matrix
+from sphaera_tables.explain.pair_relevance import (
+    bilrp_from_factors,
+    curvature_matrix,
+    saliency_matrix,
+)
 from sphaera_tables.explain.pooling import pooled_lrp_factors
 from sphaera_tables.explain.rules import Composite, Gamma
 
@@ -30,6 +35,15 @@ DIGIT_LABELS = np.repeat(np.arange(SEQUENCE_LENGTH), DIGIT_DIM).reshape(SEQUENCE
                                                                          DIGIT_DIM)
 
 
+FAILED_MSE = 0.1
+"""Similarity MSE above which a training run counts as failed: the paper reaches about 1e-3,
+and predicting the mean count gives :func:`match_count_variance` (3.24)."""
+
+
+class FailedTrainingWarning(UserWarning):
+    """The toy model was scored although its training failed (MSE above ``FAILED_MSE``)."""
+
+
 @dataclass(frozen=True)
 class ToyTask:
     """Digit codes and a trained embedding; ``mse`` is the final training error."""
@@ -37,6 +51,25 @@ class ToyTask:
     codes: np.ndarray
     model: nn.Module
     mse: float
+
+    @property
+    def failed(self) -> bool:
+        """Whether the training failed (``mse > FAILED_MSE``)."""
+        return self.mse > FAILED_MSE
+
+
+def match_count_variance(length=SEQUENCE_LENGTH, n_digits=N_DIGITS):
+    """Variance of the true similarity (matching digit pairs of two random sequences).
+
+    The count is ``sum_k n_k m_k`` with ``n``, ``m`` independent multinomial digit counts; this
+    is the MSE of a model that always predicts the mean count.
+    """
+    p = 1 / n_digits
+    square = length * p * (1 - p) + (length * p) ** 2  # E[n_k^2]
+    cross = length * (length - 1) * p**2  # E[n_k n_l], k != l
+    mean = n_digits * (length * p) ** 2
+    second = n_digits * square**2 + n_digits * (n_digits - 1) * cross**2
+    return second - mean**2
 
 
 def digit_codes(seed=0, shared=0.8):
@@ -142,8 +175,13 @@ def toy_benchmark(task, gammas=(0.0, 0.03, 0.09, 0.25, 0.5, 1.0), n_pairs=200, s
     """ACS of Saliency, Curvature, Hessian x Product and BiLRP (per gamma) on random pairs.
 
     Pairs without any match (an all-zero truth) are left out, as their cosine is undefined.
-    Returns a dict: method name (``"BiLRP gamma=0.09"`` ...) -> ACS.
+    Returns a dict: method name (``"BiLRP gamma=0.09"`` ...) -> ACS. Warns
+    (:class:`FailedTrainingWarning`) when the task's training failed.
     """
+    if task.failed:
+        warnings.warn(f"the toy model's similarity MSE is {task.mse:.3g} (> {FAILED_MSE}): its "
+                      "training failed, and explanations of it say little about the methods",
+                      FailedTrainingWarning, stacklevel=2)
     rng = np.random.default_rng(seed)
     digits_a, x_a = sample_sequences(task.codes, 3 * n_pairs, rng)
     digits_b, x_b = sample_sequences(task.codes, 3 * n_pairs, rng)
@@ -170,4 +208,4 @@ def toy_benchmark(task, gammas=(0.0, 0.03, 0.09, 0.25, 0.5, 1.0), n_pairs=200, s
 def _bilrp_matrix(model, x_a, x_b, composite):
     pooled_a = pooled_lrp_factors(model, x_a, DIGIT_LABELS, composite)
     pooled_b = pooled_lrp_factors(model, x_b, DIGIT_LABELS, composite)
-    return bilrp(pooled_a, pooled_b).relevance
+    return bilrp_from_factors(pooled_a, pooled_b).relevance

@@ -15,14 +15,19 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from corpus_tools.networks import (
-    build_networks,
-    load_results,
-    pair_key,
-    safe_name,
+from corpus_tools.networks import build_networks, load_results
+from corpus_tools.results_folder import (
+    EXPLANATIONS,
+    FEATURES,
+    MANIFEST,
+    THUMBNAILS,
+    ResultsFolder,
 )
+from corpus_tools.storage import write_text_atomic
 from sphaera_tables import __version__
 from sphaera_tables.report.pictures import heatmap, network_picture
+from sphaera_tables.review.downstream import pair_states, verdict_labels
+from sphaera_tables.review.verdicts import STATE_WORDS
 
 HEATMAP_MAX_PAGES = 60
 """Corpora with at most this many pages get a page-by-page similarity heatmap."""
@@ -31,6 +36,9 @@ LAZY_IMAGES_FROM = 40
 STRONGEST_LINKS = 5
 """Digit links listed per match (the explanation picture shows them all)."""
 _HANDLE = re.compile(r"^(?:https?://)?(?:hdl\.handle\.net/)?(\d+(?:\.\d+)*/\S+)$")
+_WEB_URL = re.compile(r"^https?://\S+$")
+LINK_COLUMNS = (("homepage", "homepage"), ("canvas", "IIIF canvas"), ("manifest", "IIIF manifest"))
+"""pages.csv columns holding a page's web addresses, with the text of their links."""
 
 
 def handle_url(cell):
@@ -44,29 +52,38 @@ def handle_url(cell):
     found = _HANDLE.match(cell)
     if found:
         return f"https://hdl.handle.net/{found.group(1)}"
-    return cell if re.match(r"^https?://\S+$", cell) else None
+    return cell if _WEB_URL.match(cell) else None
+
+
+def page_links(record):
+    """Links of a page back to where it is published: its catalogue handle, its book's
+    homepage, its IIIF canvas and manifest (only http(s) URLs; jinja2 escapes them)."""
+    links = []
+    url = handle_url(record.get("handle", ""))
+    if url:
+        links.append({"text": "catalogue (handle)", "url": url})
+    for column, text in LINK_COLUMNS:
+        if _WEB_URL.match(str(record.get(column) or "")):
+            links.append({"text": text, "url": record[column]})
+    for column, cell in record.items():
+        if "iiif" in column.lower() and _WEB_URL.match(str(cell or "")):
+            links.append({"text": "IIIF", "url": cell})
+    return links
 
 
 def _page_view(record, out_dir):
     """What a card shows about one page."""
     page_id = record["page_id"]
-    thumbnail = Path("thumbnails") / f"{safe_name(page_id)}.jpg"
-    links = []
-    url = handle_url(record.get("handle", ""))
-    if url:
-        links.append({"text": "catalogue (handle)", "url": url})
-    for column, cell in record.items():
-        if "iiif" in column.lower() and re.match(r"^https?://\S+$", str(cell or "")):
-            links.append({"text": "IIIF", "url": cell})
+    thumbnail = ResultsFolder.thumbnail_name(page_id)
     return {
         "page_id": page_id,
-        "thumbnail": thumbnail.as_posix() if (out_dir / thumbnail).is_file() else None,
+        "thumbnail": thumbnail if (out_dir / thumbnail).is_file() else None,
         "title": record.get("title", ""),
         "author": "; ".join(record.get("author", [])),
         "printer": "; ".join(record.get("printer", [])),
         "place": "; ".join(record.get("place", [])),
         "year": record.get("year"),
-        "links": links,
+        "links": page_links(record),
     }
 
 
@@ -88,13 +105,12 @@ def _pairs(matches):
 def _explanation(out_dir, page_a, page_b, warnings):
     """Explanation picture (relative path) and strongest links of a pair, either direction."""
     for first, second, swapped in ((page_a, page_b, False), (page_b, page_a, True)):
-        key = pair_key(first, second)
-        picture = Path("explanations") / f"{key}.png"
-        data_path = out_dir / "explanations" / f"{key}.json"
+        picture = ResultsFolder.explanation_name(first, second, ".png")
+        data_path = out_dir / ResultsFolder.explanation_name(first, second, ".json")
         if not (out_dir / picture).is_file() and not data_path.is_file():
             continue
         view = {
-            "picture": picture.as_posix() if (out_dir / picture).is_file() else None,
+            "picture": picture if (out_dir / picture).is_file() else None,
             "links": [], "residual": None,
         }
         if data_path.is_file():
@@ -151,7 +167,7 @@ def _heatmap(results, pairs, warnings, max_pages):
     ok_pages = [page for page, record in results.pages.items() if record["status"] == "ok"]
     if not 2 <= len(ok_pages) <= max_pages:
         return None
-    features_path = results.out_dir / "features.npy"
+    features_path = results.out_dir / FEATURES
     similarity = np.full((len(ok_pages), len(ok_pages)), np.nan)
     try:
         features = np.load(features_path, allow_pickle=False) if features_path.is_file() else None
@@ -182,6 +198,7 @@ def _card(number, pair, results, pages_graph, warnings):
         "a": _page_view(results.pages[pair["page_a"]], results.out_dir),
         "b": _page_view(results.pages[pair["page_b"]], results.out_dir),
         "family": pages_graph.nodes[pair["page_a"]].get("family"),
+        "verdict": pages_graph.edges[pair["page_a"], pair["page_b"]].get("verdict"),
         "explanation": _explanation(results.out_dir, pair["page_a"], pair["page_b"], warnings),
     }
 
@@ -189,10 +206,10 @@ def _card(number, pair, results, pages_graph, warnings):
 def _index_entry(card):
     """What the page's script sorts and filters a card by (the text is lower case)."""
     ranks = [rank for rank in (card["rank_ab"], card["rank_ba"]) if rank > 0]
-    words = (
+    words = [
         str(card[side][key] or "") for side in ("a", "b")
         for key in ("page_id", "title", "author", "printer", "place", "year")
-    )
+    ] + [STATE_WORDS.get(card["verdict"], "")]
     return {
         "id": card["id"], "score": card["score"], "rank": min(ranks, default=0),
         "text": " ".join(words).lower(),
@@ -205,21 +222,25 @@ def version_warnings(results):
     if version is None or version == __version__:
         return []
     return [
-        f"{results.out_dir / 'manifest.json'}: written by version {version}, this is "
+        f"{results.out_dir / MANIFEST}: written by version {version}, this is "
         f"{__version__}; rerun `tables similarity` for up-to-date results"
     ]
 
 
 def report_context(out_dir, min_score=0.0, heatmap_max_pages=HEATMAP_MAX_PAGES,
-                   max_matches=None):
+                   max_matches=None, results=None, networks=None):
     """Everything the report template shows, as plain data (see `build_report`)."""
     out_dir = Path(out_dir)
-    results = load_results(out_dir)
+    results = results if results is not None else load_results(out_dir)
     warnings = list(results.warnings) + version_warnings(results)
-    for folder in ("thumbnails", "explanations"):
+    for folder in (THUMBNAILS, EXPLANATIONS):
         if results.matches and not (out_dir / folder).is_dir():
             warnings.append(f"{out_dir / folder}: missing; matches are shown without these images")
-    graphs, families = build_networks(results, min_score)
+    if networks is None:
+        states = pair_states(out_dir)
+        networks = build_networks(results, min_score,
+                                  verdicts=verdict_labels(states) if states else None)
+    graphs, families = networks
     pairs = [pair for pair in _pairs(results.matches) if pair["score"] >= min_score]
     shown = pairs if max_matches is None else pairs[:max_matches]
     cards = [
@@ -238,6 +259,7 @@ def report_context(out_dir, min_score=0.0, heatmap_max_pages=HEATMAP_MAX_PAGES,
         "lazy": len(cards) > LAZY_IMAGES_FROM,
         "not_shown": len(pairs) - len(shown),
         "min_score": min_score,
+        "verdict_words": STATE_WORDS,
     }
 
 
@@ -251,7 +273,8 @@ def _environment():
     )
 
 
-def build_report(out_dir, min_score=0.0, heatmap_max_pages=HEATMAP_MAX_PAGES, max_matches=None):
+def build_report(out_dir, min_score=0.0, heatmap_max_pages=HEATMAP_MAX_PAGES, max_matches=None,
+                 results=None, networks=None):
     """Write ``OUT/report.html`` for a results folder and return its path.
 
     Parameters
@@ -266,6 +289,11 @@ def build_report(out_dir, min_score=0.0, heatmap_max_pages=HEATMAP_MAX_PAGES, ma
     max_matches : int, optional
         Show only the best-scoring pairs (every pair by default; the real corpus with five
         matches per page gives about 50,000 cards and an HTML file of about 85 MB).
+    results : Results, optional
+        The results folder as already loaded (read once per run).
+    networks : tuple, optional
+        ``(graphs, families)`` of every level as `corpus_tools.networks.build_networks` gives
+        them for this ``min_score`` and the folder's verdicts (built once per run).
 
     Returns
     -------
@@ -277,8 +305,9 @@ def build_report(out_dir, min_score=0.0, heatmap_max_pages=HEATMAP_MAX_PAGES, ma
     corpus_tools.networks.ResultsError
         When ``out_dir`` is not a results folder at all.
     """
-    context = report_context(out_dir, min_score, heatmap_max_pages, max_matches)
+    context = report_context(out_dir, min_score, heatmap_max_pages, max_matches, results,
+                             networks)
     html = _environment().get_template("report.html.j2").render(**context)
-    path = Path(out_dir) / "report.html"
-    path.write_text(html, encoding="utf-8")
+    path = ResultsFolder(out_dir).report
+    write_text_atomic(path, html)
     return path

@@ -76,30 +76,38 @@ def collate(relevance: np.ndarray, numbers_a: pd.DataFrame,
             used_a.add(row.row_a)
             used_b.add(row.row_b)
     rows = pd.DataFrame(aligned, columns=ROW_COLUMNS).sort_values("row_a", ignore_index=True)
-    anchored = {(int(i), int(j)) for i, j in pairs}
+    partner = {int(i): int(j) for i, j in pairs}
+    cells_a, cells_b = _cells_by_row(numbers_a), _cells_by_row(numbers_b)
+    texts_a = numbers_a["text"].astype(str).to_numpy()
+    texts_b = numbers_b["text"].astype(str).to_numpy()
     variants = [variant for row in rows.itertuples(index=False)
-                for variant in _row_variants(row.row_a, row.row_b, numbers_a, numbers_b,
-                                             anchored)]
+                for variant in _row_variants(row.row_a, row.row_b, cells_a[row.row_a],
+                                             cells_b[row.row_b], texts_a, texts_b, partner)]
     return Collation(rows.astype({"row_a": np.int64, "row_b": np.int64,
                                   "anchors": np.int64}),
                      pd.DataFrame(variants, columns=VARIANT_COLUMNS))
 
 
-def _row_variants(row_a, row_b, numbers_a, numbers_b, anchored):
+def _cells_by_row(numbers: pd.DataFrame) -> dict[int, np.ndarray]:
+    """Row index -> positions (into ``numbers``) of its numbers, left to right."""
+    rows, ux = numbers["row"].to_numpy(), numbers["ux"].to_numpy()
+    order = np.lexsort((ux, rows))
+    starts = np.flatnonzero(np.r_[True, np.diff(rows[order]) != 0]) if len(order) else []
+    return {int(rows[order[k]]): part
+            for k, part in zip(starts, np.split(order, starts[1:]), strict=True)}
+
+
+def _row_variants(row_a, row_b, cells_a, cells_b, texts_a, texts_b, partner):
     """Variants of two aligned rows: numbers of A set against B's at the same distance from
-    the nearest anchor, read differently with as many digits."""
-    cells_a = numbers_a.index[numbers_a["row"] == row_a][np.argsort(
-        numbers_a.loc[numbers_a["row"] == row_a, "ux"].to_numpy(), kind="stable")].to_numpy()
-    cells_b = numbers_b.index[numbers_b["row"] == row_b][np.argsort(
-        numbers_b.loc[numbers_b["row"] == row_b, "ux"].to_numpy(), kind="stable")].to_numpy()
+    the nearest anchor, read differently with as many digits. ``cells_a``, ``cells_b``: the
+    rows' numbers left to right; ``partner``: anchor of A -> its number of B."""
     position_b = {int(j): q for q, j in enumerate(cells_b)}
-    ties = [(p, position_b[j]) for p, i in enumerate(cells_a) for (ai, j) in anchored
-            if ai == i and j in position_b]
+    ties = [(p, position_b[partner[int(i)]]) for p, i in enumerate(cells_a)
+            if int(i) in partner and partner[int(i)] in position_b]
     if not ties:
         return
     anchored_a = {p for p, _ in ties}
     anchored_b = {q for _, q in ties}
-    texts_a, texts_b = numbers_a["text"], numbers_b["text"]
     for p, i in enumerate(cells_a):
         if p in anchored_a:
             continue
@@ -108,6 +116,6 @@ def _row_variants(row_a, row_b, numbers_a, numbers_b, anchored):
         if not 0 <= q < len(cells_b) or q in anchored_b:
             continue
         j = cells_b[q]
-        text_a, text_b = str(texts_a[i]), str(texts_b[j])
+        text_a, text_b = texts_a[i], texts_b[j]
         if text_a != text_b and len(text_a) == len(text_b):
             yield int(i), int(j), int(row_a), int(row_b), text_a, text_b

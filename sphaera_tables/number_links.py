@@ -13,6 +13,7 @@ collation of the two pages (:mod:`sphaera_tables.collation`).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from sphaera_tables.collation import Collation, collate
 from sphaera_tables.explain import PairExplanation
@@ -103,14 +104,14 @@ def row_links(collation: Collation, analysis_a: PageAnalysis,
     """The aligned rows: ``row_a``, ``row_b`` (row indices, upright reading order),
     ``label_a``, ``label_b`` (each row's first number), ``cells`` (numbers read alike in both),
     ``relevance`` (their share of the score), ``box_a``, ``box_b`` (the rows' boxes, page px)."""
+    rows_a, rows_b = row_summary(analysis_a.numbers), row_summary(analysis_b.numbers)
     links = []
     for row in collation.rows.itertuples(index=False):
         links.append({
             "row_a": int(row.row_a), "row_b": int(row.row_b),
-            "label_a": _row_label(analysis_a, row.row_a),
-            "label_b": _row_label(analysis_b, row.row_b),
+            "label_a": rows_a.label[row.row_a], "label_b": rows_b.label[row.row_b],
             "cells": int(row.anchors), "relevance": float(row.relevance),
-            "box_a": _row_box(analysis_a, row.row_a), "box_b": _row_box(analysis_b, row.row_b),
+            "box_a": _row_box(rows_a, row.row_a), "box_b": _row_box(rows_b, row.row_b),
         })
     return links
 
@@ -120,37 +121,32 @@ def variant_records(collation: Collation, analysis_a: PageAnalysis,
     """The cells the two pages print differently, each with its row and both readings, e.g.
     ``{"row_a": "13", "text_a": "43", "text_b": "34", ...}`` with boxes in page px."""
     numbers_a, numbers_b = analysis_a.numbers, analysis_b.numbers
+    rows_a, rows_b = row_summary(numbers_a), row_summary(numbers_b)
     records = []
     for v in collation.variants.itertuples(index=False):
         records.append({
-            "row_a": _row_label(analysis_a, v.row_a), "row_b": _row_label(analysis_b, v.row_b),
-            "row_text_a": _row_text(analysis_a, v.row_a),
-            "row_text_b": _row_text(analysis_b, v.row_b),
+            "row_a": rows_a.label[v.row_a], "row_b": rows_b.label[v.row_b],
+            "row_text_a": rows_a.text[v.row_a], "row_text_b": rows_b.text[v.row_b],
             "text_a": v.text_a, "text_b": v.text_b,
             "box_a": _box(numbers_a, v.number_a), "box_b": _box(numbers_b, v.number_b),
         })
     return records
 
 
-def _row_members(analysis: PageAnalysis, row: int):
-    numbers = analysis.numbers
-    members = numbers[numbers["row"] == row]
-    return members.iloc[np.argsort(members["ux"].to_numpy(), kind="stable")]
+def row_summary(numbers: pd.DataFrame) -> pd.DataFrame:
+    """One entry per printed row (index: row): ``label`` (its first number), ``text`` (its
+    numbers left to right, space-separated) and its box x0, y0, x1, y1 (page px)."""
+    ordered = numbers.iloc[np.lexsort((numbers["ux"].to_numpy(), numbers["row"].to_numpy()))]
+    ordered = ordered.assign(text=ordered["text"].astype(str))
+    grouped = ordered.groupby("row", sort=True)
+    summary = grouped.agg(label=("text", "first"), x0=("x0", "min"), y0=("y0", "min"),
+                          x1=("x1", "max"), y1=("y1", "max"))
+    summary["text"] = grouped["text"].agg(" ".join)
+    return summary
 
 
-def _row_label(analysis: PageAnalysis, row: int) -> str:
-    members = _row_members(analysis, row)
-    return str(members["text"].iloc[0]) if len(members) else ""
-
-
-def _row_text(analysis: PageAnalysis, row: int) -> str:
-    return " ".join(str(t) for t in _row_members(analysis, row)["text"])
-
-
-def _row_box(analysis: PageAnalysis, row: int) -> list[float]:
-    members = _row_members(analysis, row)
-    return [round(float(members.x0.min()), 1), round(float(members.y0.min()), 1),
-            round(float(members.x1.max()), 1), round(float(members.y1.max()), 1)]
+def _row_box(rows, row: int) -> list[float]:
+    return [round(float(v), 1) for v in rows.loc[row, ["x0", "y0", "x1", "y1"]]]
 
 
 def _box(numbers, index: int) -> list[float]:

@@ -13,7 +13,6 @@ collation of the two pages (:mod:`sphaera_tables.collation`).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from sphaera_tables.collation import Collation, collate
 from sphaera_tables.explain import PairExplanation
@@ -104,7 +103,7 @@ def row_links(collation: Collation, analysis_a: PageAnalysis,
     """The aligned rows: ``row_a``, ``row_b`` (row indices, upright reading order),
     ``label_a``, ``label_b`` (each row's first number), ``cells`` (numbers read alike in both),
     ``relevance`` (their share of the score), ``box_a``, ``box_b`` (the rows' boxes, page px)."""
-    rows_a, rows_b = row_summary(analysis_a.numbers), row_summary(analysis_b.numbers)
+    rows_a, rows_b = analysis_a.rows, analysis_b.rows
     links = []
     for row in collation.rows.itertuples(index=False):
         links.append({
@@ -121,7 +120,7 @@ def variant_records(collation: Collation, analysis_a: PageAnalysis,
     """The cells the two pages print differently, each with its row and both readings, e.g.
     ``{"row_a": "13", "text_a": "43", "text_b": "34", ...}`` with boxes in page px."""
     numbers_a, numbers_b = analysis_a.numbers, analysis_b.numbers
-    rows_a, rows_b = row_summary(numbers_a), row_summary(numbers_b)
+    rows_a, rows_b = analysis_a.rows, analysis_b.rows
     records = []
     for v in collation.variants.itertuples(index=False):
         records.append({
@@ -133,20 +132,8 @@ def variant_records(collation: Collation, analysis_a: PageAnalysis,
     return records
 
 
-def row_summary(numbers: pd.DataFrame) -> pd.DataFrame:
-    """One entry per printed row (index: row): ``label`` (its first number), ``text`` (its
-    numbers left to right, space-separated) and its box x0, y0, x1, y1 (page px)."""
-    ordered = numbers.iloc[np.lexsort((numbers["ux"].to_numpy(), numbers["row"].to_numpy()))]
-    ordered = ordered.assign(text=ordered["text"].astype(str))
-    grouped = ordered.groupby("row", sort=True)
-    summary = grouped.agg(label=("text", "first"), x0=("x0", "min"), y0=("y0", "min"),
-                          x1=("x1", "max"), y1=("y1", "max"))
-    summary["text"] = grouped["text"].agg(" ".join)
-    return summary
-
-
 def _row_box(rows, row: int) -> list[float]:
-    return [round(float(v), 1) for v in rows.loc[row, ["x0", "y0", "x1", "y1"]]]
+    return [round(float(rows.at[row, column]), 1) for column in ("x0", "y0", "x1", "y1")]
 
 
 def _box(numbers, index: int) -> list[float]:

@@ -106,6 +106,18 @@ def number_table(digits: pd.DataFrame, number: np.ndarray, frame: ReadingFrame) 
     return table[NUMBER_COLUMNS]
 
 
+def row_summary(numbers: pd.DataFrame) -> pd.DataFrame:
+    """One entry per printed row (index: row): ``label`` (its first number), ``text`` (its
+    numbers left to right, space-separated) and its box x0, y0, x1, y1 (page px)."""
+    ordered = numbers.iloc[np.lexsort((numbers["ux"].to_numpy(), numbers["row"].to_numpy()))]
+    ordered = ordered.assign(text=ordered["text"].astype(str))
+    grouped = ordered.groupby("row", sort=True)
+    summary = grouped.agg(label=("text", "first"), x0=("x0", "min"), y0=("y0", "min"),
+                          x1=("x1", "max"), y1=("y1", "max"))
+    summary["text"] = grouped["text"].agg(" ".join)
+    return summary
+
+
 def row_neighbours(numbers: pd.DataFrame, frame: ReadingFrame) -> np.ndarray:
     """Index of the next number to the right in each number's row, -1 at the row's end.
 

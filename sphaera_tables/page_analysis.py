@@ -30,7 +30,7 @@ from digit_detector.model import DetectorConfig, DigitDetector
 from sphaera_tables.bigram import BigramHead, bigram_offsets, blob_unit
 from sphaera_tables.cells import CellOccurrences, cell_occurrences
 from sphaera_tables.explain import Factors, pool
-from sphaera_tables.numbers import ReadingFrame, group_numbers, number_table
+from sphaera_tables.numbers import ReadingFrame, group_numbers, number_table, row_summary
 
 STORED_DIGIT_COLUMNS = [*DIGIT_COLUMNS, "number"]
 BLOB_PEAK = 1.0
@@ -116,6 +116,11 @@ class PageAnalysis:
     def numbers(self) -> pd.DataFrame:
         """The printed numbers (factor columns), :func:`~sphaera_tables.numbers.number_table`."""
         return number_table(self.digits, self.digits["number"].to_numpy(), self.frame)
+
+    @functools.cached_property
+    def rows(self) -> pd.DataFrame:
+        """The printed rows, :func:`~sphaera_tables.numbers.row_summary`."""
+        return row_summary(self.numbers)
 
     @functools.cached_property
     def cells(self) -> CellOccurrences:

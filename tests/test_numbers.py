@@ -13,6 +13,7 @@ from sphaera_tables.numbers import (
     group_numbers,
     number_table,
     row_neighbours,
+    row_summary,
 )
 
 UPRIGHT = ReadingFrame((200, 300), 1.0, 0, pitch=8.0, height=12.0)
@@ -144,3 +145,13 @@ def test_row_neighbour_is_the_nearest_number_to_the_right_within_the_documented_
     assert right((0, 16, 0), (15, 31, 0)) == [1, -1]
     assert right((0, 16, 0), (16 - UPRIGHT.pitch, 30, 0)) == [-1, -1]
     assert right((0, 2, 0), (0, 20, 2)) == [-1, -1]  # same left edge, overlapping
+
+
+def test_row_summary_labels_each_row_by_its_first_number_and_boxes_it():
+    digits = digits_at([(49, 20, 5), (40, 20, 4), (10, 20, 2), (19, 21, 3),
+                        (10, 50, 7), (91, 49, 1), (100, 51, 0)])
+    numbers = number_table(digits, group_numbers(digits, UPRIGHT), UPRIGHT)
+    rows = row_summary(numbers)
+    assert rows.label.tolist() == ["23", "7"]
+    assert rows.text.tolist() == ["23 45", "7 10"]
+    assert rows.loc[1, ["x0", "y0", "x1", "y1"]].tolist() == [6, 43, 104, 57]

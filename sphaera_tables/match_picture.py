@@ -98,17 +98,20 @@ class _Upright:
 
     def box(self, page_box) -> np.ndarray:
         """[x0, y0, x1, y1] in full-resolution page px -> (x, y, w, h) in the upright image."""
-        x0, y0, x1, y1 = page_box
+        return self.boxes(np.asarray(page_box, dtype=np.float64).reshape(1, 4))[0]
+
+    def boxes(self, page_boxes: np.ndarray) -> np.ndarray:
+        """(G, 4) boxes [x0, y0, x1, y1] in page px -> (G, 4) (x, y, w, h), all at once."""
         factor_y = self.source_shape[0] / self.analysis.page_shape[0]
         factor_x = self.source_shape[1] / self.analysis.page_shape[1]
         xs, ys = turn_coords(self.source_shape, self.analysis.rotation,
-                             np.array([x0, x1]) * factor_x, np.array([y0, y1]) * factor_y)
-        return np.array([xs.min(), ys.min(), xs.max() - xs.min(), ys.max() - ys.min()])
+                             page_boxes[:, [0, 2]] * factor_x, page_boxes[:, [1, 3]] * factor_y)
+        left, top = xs.min(axis=1), ys.min(axis=1)
+        return np.column_stack([left, top, xs.max(axis=1) - left, ys.max(axis=1) - top])
 
     def number_boxes(self) -> np.ndarray:
         """(x, y, w, h) of every printed number of the page, shape (G, 4)."""
-        numbers = self.analysis.numbers[["x0", "y0", "x1", "y1"]].to_numpy(np.float64)
-        return np.array([self.box(b) for b in numbers]).reshape(-1, 4)
+        return self.boxes(self.analysis.numbers[["x0", "y0", "x1", "y1"]].to_numpy(np.float64))
 
 
 def _shifted(box: np.ndarray, place) -> np.ndarray:

@@ -30,6 +30,7 @@ from scipy.spatial import cKDTree
 
 from corpus_tools.page_sources import PageSource, list_folder
 from corpus_tools.pdf import DEFAULT_PDF_DPI
+from corpus_tools.results_folder import ResultsFolder, read_csv_frame
 from digit_detector.model import DetectorConfig
 from digit_detector.page import PageReadError
 from sphaera_tables.cells import N_CELL_FEATURES
@@ -328,12 +329,13 @@ def evaluate_matches(out: Path | str, truth: Path | str, *, load_analysis,
     detector's digits and on the truth's.
     """
     out, truth = Path(out), Path(truth)
-    pages = pd.read_csv(out / "pages.csv", dtype={"page_id": str}, keep_default_na=False)
+    folder = ResultsFolder(out)
+    pages = read_csv_frame(folder.pages_csv, ["page_id", "status"])
     page_ids = pages.loc[pages.status == "ok", "page_id"].tolist()
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = folder.read_manifest()
     config = manifest["config"]
     contents, types = page_contents(truth)
-    matches = pd.read_csv(out / "matches.csv", dtype={"page_a": str, "page_b": str})
+    matches = read_csv_frame(folder.matches_csv, ["page_a", "page_b"])
     as_written = listed_retrieval(matches, page_ids, contents, types)
     digits = read_truth_digits(truth)
     detected = {p: load_analysis(p) for p in page_ids}

@@ -22,7 +22,8 @@ import jinja2
 from flask import Flask, abort, jsonify, render_template, request, send_file, session, url_for
 from werkzeug.exceptions import HTTPException
 
-from corpus_tools.networks import load_results, pair_key, safe_name
+from corpus_tools.networks import load_results
+from corpus_tools.results_folder import ResultsFolder
 from sphaera_tables.report import handle_url
 from sphaera_tables.review.files import FileRefused, browser_image, contained_file
 from sphaera_tables.review.queue import PAGE_SIZE, FilterError, Filters, ReviewQueue
@@ -241,8 +242,8 @@ def _page_view(state: ReviewState, page_id: str) -> dict:
     """What the app shows of a page: metadata, catalogue link, image and thumbnail URLs and
     the size of the page in the px of its explanation boxes."""
     record = state.results.pages.get(page_id, {"page_id": page_id})
-    thumbnail = Path("thumbnails") / f"{safe_name(page_id)}.jpg"
-    thumbnail_url = url_for("served_file", root="results", relative=thumbnail.as_posix()) \
+    thumbnail = ResultsFolder.thumbnail_name(page_id)
+    thumbnail_url = url_for("served_file", root="results", relative=thumbnail) \
         if (state.out_dir / thumbnail).is_file() else None
     image_url = thumbnail_url
     if state.corpus is not None and (state.corpus / page_id).is_file():
@@ -273,7 +274,7 @@ def _explanation(out_dir: Path, page_a: str, page_b: str) -> dict:
     lists when there is none or it cannot be read."""
     empty = {"links": [], "rows": [], "variants": [], "residual": None}
     for first, second, swapped in ((page_a, page_b, False), (page_b, page_a, True)):
-        path = out_dir / "explanations" / f"{pair_key(first, second)}.json"
+        path = ResultsFolder(out_dir).explanation(first, second, ".json")
         if not path.is_file():
             continue
         try:

@@ -1,5 +1,7 @@
 """Labelled digit patches shipped with the toolkit, and readers, writers and validators of
-annotation files (patch sets, page-level number boxes, page-level digit boxes)."""
+annotation files (patch sets, page-level number boxes, page-level digit boxes); importers of
+label tool exports (:mod:`annotations.importers`) and the windows to label next
+(:mod:`annotations.suggest`)."""
 
 from annotations.formats import (
     AnnotationProblem,

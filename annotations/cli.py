@@ -1,4 +1,5 @@
-"""Commands ``tables make-patches`` and ``tables validate-annotations``."""
+"""Commands ``tables make-patches``, ``validate-annotations``, ``import-labels`` and
+``suggest-labels``."""
 
 from __future__ import annotations
 
@@ -61,5 +62,10 @@ def validate_annotations_command(path, images):
 
 def register(main, evaluate):
     """Add this package's commands to the ``tables`` group."""
+    from annotations.import_command import import_labels_command
+    from annotations.suggest_command import suggest_labels_command
+
     main.add_command(make_patches_command)
     main.add_command(validate_annotations_command)
+    main.add_command(import_labels_command)
+    main.add_command(suggest_labels_command)

@@ -87,19 +87,32 @@ def read_csv_rows(path: Path, notes: list | None = None
     header uses most; header names are matched case-insensitively (``Page ID`` is ``page_id``).
     Line numbers are physical lines of the file (quoted cells may span lines); the header is
     line 1. Raises ``ValueError`` with a one-line reason when the file is not readable as CSV.
+    A row that the CSV reader cannot take (a cell beyond its size limit) is left out, with a
+    note naming its line in ``notes``; without ``notes`` it is a ``ValueError`` naming the line.
     """
     text = _decoded_text(Path(path), notes)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_separator(text))
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=_separator(text))
         header = [_column_name(name) for name in next(reader, [])]
-        rows = []
-        line = reader.line_num
-        for values in reader:
-            rows.append((line + 1, {name: (values[k].strip() if k < len(values) else "")
-                                    for k, name in enumerate(header)}))
-            line = reader.line_num
     except csv.Error as error:
         raise ValueError(f"{path}: cannot read as CSV ({error})") from error
+    rows = []
+    line = reader.line_num
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            if notes is None:
+                raise ValueError(f"{path}: cannot read line {line + 1} as CSV ({error})"
+                                 ) from error
+            notes.append(FileProblem(str(path), line + 1, f"cannot read the row as CSV "
+                                                          f"({error}); the row is not used"))
+        else:
+            rows.append((line + 1, {name: (values[k].strip() if k < len(values) else "")
+                                    for k, name in enumerate(header)}))
+        line = reader.line_num
     if not header:
         raise ValueError(f"{path}: empty file, expected a header row")
     return header, rows
@@ -222,6 +235,7 @@ def read_metadata(path) -> tuple[pd.DataFrame, list[FileProblem]]:
             continue
         seen.add(key)
         records.append(record)
+    problems.sort(key=lambda problem: problem.line or 0)  # the file's own notes first
     return _typed(pd.DataFrame(records, columns=list(COLUMNS))), problems
 
 

@@ -32,6 +32,15 @@ def run_fingerprint(**settings) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
+def weights_hash(detector: torch.nn.Module) -> str:
+    """SHA-256 of a network's weights (a fine-tuning run's starting point, for its fingerprint)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(detector.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], state: dict,
                     fingerprint: str) -> Path:
     """Write ``tensors`` and the JSON-serialisable ``state`` atomically to ``path``."""
@@ -56,8 +65,9 @@ def load_checkpoint(path: str | Path, fingerprint: str) -> tuple[dict[str, torch
     if metadata.get(FINGERPRINT_KEY) != fingerprint:
         raise CheckpointError(
             f"{path}: checkpoint of a training run with other data or settings (annotations, "
-            "negatives, seed, steps per epoch, validation share or architecture); run the "
-            "same command as before to resume it, or delete it to start afresh")
+            "negatives, seed, steps per epoch, validation share, architecture or starting "
+            "weights); run the same command as before to resume it, or delete it to start "
+            "afresh")
     tensors = _read(path, lambda handle: {name: handle.get_tensor(name) for name in handle.keys()})
     return tensors, json.loads(metadata[STATE_KEY])
 

@@ -12,7 +12,12 @@ import torch.nn.functional as F
 
 from digit_detector.model import DigitDetector
 from digit_detector.page import load_page
-from digit_detector.prepare import PreparedPage, maps_scale_evidence, prepare_page
+from digit_detector.prepare import (
+    PreparedPage,
+    detector_maps,
+    maps_scale_evidence,
+    prepare_page,
+)
 
 DIGIT_COLUMNS = ["x", "y", "digit", "score", "x0", "y0", "x1", "y1"]
 DEFAULT_THRESHOLD = 0.45
@@ -43,25 +48,55 @@ def digit_maps(detector: DigitDetector, prepared: PreparedPage, *, tile: int = 5
     """Digit maps (10, h, w) of a prepared page, computed tile by tile without gradients.
 
     Each tile is run with a margin of half the receptive field, so the result equals one pass
-    over the whole page while memory stays bounded by the tile size. Tiles without any ink are
-    skipped: a bias-free network maps zero input to exactly zero.
+    over the whole page while memory stays bounded by the tile size. Only the part of a tile
+    within half the receptive field of its ink is run (:func:`_reached_by_ink`): a bias-free
+    network maps zero input to exactly zero, and the paper around a page's print is exactly 0.
     """
     image = prepared.image[0, 0]
     height, width = image.shape
     margin = detector.config.receptive_field_px // 2
     maps = torch.zeros((10, height, width), dtype=torch.float32)
-    with torch.no_grad():
-        for y0 in range(0, height, tile):
-            for x0 in range(0, width, tile):
-                y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
-                in_y0, in_x0 = max(0, y0 - margin), max(0, x0 - margin)
-                in_y1, in_x1 = min(height, y1 + margin), min(width, x1 + margin)
-                patch = image[in_y0:in_y1, in_x0:in_x1]
-                if not bool(patch.any()):
-                    continue
-                out = detector(patch[None, None].float())[0]
-                maps[:, y0:y1, x0:x1] = out[:, y0 - in_y0 : y1 - in_y0, x0 - in_x0 : x1 - in_x0]
+    for y0 in range(0, height, tile):
+        for x0 in range(0, width, tile):
+            reached = _reached_by_ink(image, (y0, min(y0 + tile, height)),
+                                      (x0, min(x0 + tile, width)), margin)
+            if reached is not None:
+                (top, bottom), (left, right) = reached
+                maps[:, top:bottom, left:right] = _window_maps(detector, image, reached, margin)
     return maps
+
+
+def _window_maps(detector: DigitDetector, image: torch.Tensor, window, margin: int):
+    """Digit maps (10, y1 - y0, x1 - x0) of the window ((y0, y1), (x0, x1)) of ``image``
+    (h, w), run on the window with ``margin`` px of context on every side (less at the page
+    border, where the convolutions' zero padding is the page's own)."""
+    (top, bottom), (left, right) = window
+    in_top, in_left = max(0, top - margin), max(0, left - margin)
+    patch = image[in_top : bottom + margin, in_left : right + margin]
+    out = detector_maps(detector, patch[None, None].float())[0]
+    return out[:, top - in_top : bottom - in_top, left - in_left : right - in_left]
+
+
+def _reached_by_ink(image: torch.Tensor, rows: tuple[int, int], columns: tuple[int, int],
+                    margin: int):
+    """The part ((y0, y1), (x0, x1)) of the output window ``rows`` x ``columns`` of ``image``
+    (h, w) within ``margin`` px of ink, rows and columns separately: the bounding box of the
+    window's possibly non-zero maps (None when no ink reaches the window)."""
+    in_y0, in_x0 = max(0, rows[0] - margin), max(0, columns[0] - margin)
+    window = image[in_y0 : rows[1] + margin, in_x0 : columns[1] + margin]
+    inked_rows = torch.nonzero(window.any(dim=1))[:, 0]
+    if len(inked_rows) == 0:
+        return None
+    inked_columns = torch.nonzero(window.any(dim=0))[:, 0]
+    return (_reach(inked_rows, in_y0, rows, margin),
+            _reach(inked_columns, in_x0, columns, margin))
+
+
+def _reach(inked: torch.Tensor, offset: int, span: tuple[int, int], margin: int):
+    """Indices (start, stop) within ``span`` that lie within ``margin`` of the inked indices
+    ``inked`` (sorted, counted from ``offset``)."""
+    first, last = offset + int(inked[0]), offset + int(inked[-1])
+    return max(span[0], first - margin), min(span[1], last + 1 + margin)
 
 
 def find_digits(

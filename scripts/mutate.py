@@ -36,6 +36,11 @@ MODULE_TESTS = {
                                           "tests/test_explain_reference.py"],
     "sphaera_tables/explain/pair_relevance.py": ["tests/test_explain_engine.py",
                                                  "tests/test_explain_reference.py"],
+    "sphaera_tables/page_task.py": ["tests/test_page_task.py"],
+    "corpus_tools/storage.py": ["tests/test_storage.py", "tests/test_corpus_infrastructure.py",
+                                "tests/test_results_folder.py"],
+    "sphaera_tables/evaluation.py": ["tests/test_evaluation_units.py",
+                                     "tests/test_match_evaluation.py"],
 }
 """Each core module and the fast test files that are meant to catch a wrong implementation."""
 DETECTED = {"killed", "timeout", "segfault", "caught by type check"}
@@ -79,8 +84,9 @@ def mutate_module(module: str, work: Path, max_children: int, fresh: bool = True
             shutil.rmtree(work)
         shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns(
             ".git", ".venv-mutate", "mutants", "__pycache__", "*.egg-info", ".pytest_cache",
-            ".hypothesis", "demo-results", "build", "dist", "tmp"))
+            ".hypothesis", "demo-results", "build", "dist", "tmp", "shared"))
         write_config(work / "pyproject.toml", module)
+        link_shared_data(work)
     mutmut = [sys.executable, "-m", "mutmut"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one torch thread per mutant process
     subprocess.run([*mutmut, "run", "--max-children", str(max_children)], cwd=work, env=env,
@@ -90,12 +96,24 @@ def mutate_module(module: str, work: Path, max_children: int, fresh: bool = True
     return dict(re.findall(r"^\s*(\S+): (.+)$", listing, flags=re.MULTILINE))
 
 
+def link_shared_data(work: Path) -> None:
+    """Tests find the real pages in ``shared/`` beside the repository (``tests/`` ->
+    ``../../shared``); mutmut runs them from ``WORK/mutants/tests``, so the copy gets a link
+    ``WORK/shared`` to the repository's neighbour."""
+    shared, beside = ROOT.parent / "shared", work / "shared"
+    if shared.is_dir() and not beside.exists():
+        beside.symlink_to(shared, target_is_directory=True)
+
+
 def forget_undetected(module: str, work: Path) -> None:
     """Copy the module's test files into ``work`` and mark its undetected mutants unchecked."""
     if not (work / "mutants").is_dir():
         raise SystemExit(f"{work}: no earlier run of {module} to recheck")
     for test_file in MODULE_TESTS[module]:
         shutil.copyfile(ROOT / test_file, work / test_file)
+    # mutmut runs on a mutant only the tests that called its function in the clean run; a test
+    # changed since (same name, new calls) must be traced again, or it is never run on them
+    (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     for meta in (work / "mutants").rglob("*.meta"):
         data = json.loads(meta.read_text(encoding="utf-8"))
         codes = data["exit_code_by_key"]

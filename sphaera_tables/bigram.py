@@ -156,13 +156,7 @@ class BigramPairs(nn.Module):
         ``(x, j, k)`` feeds only ``phi_jk``, so making the pair-space operands leaves of the graph
         separates the 100 outputs and a single backward pass yields them all.
         """
-        self._check(values)
-        with torch.enable_grad():
-            operands = [op.detach().requires_grad_() for op in
-                        self._pair_operands(values[0].T.detach())]
-            phi = self._counts(*operands)
-            grads = torch.autograd.grad(phi.sum(), operands)
-        operands = [op.detach() for op in operands]
+        phi, operands, grads = self._operand_gradients(values)
         n = self.active.count
         relevance = values.new_zeros(N_BIGRAMS, n + 1)
         relevance[:, :n] = (grads[0] * operands[0]).reshape(n, N_BIGRAMS).T
@@ -170,6 +164,34 @@ class BigramPairs(nn.Module):
                                             strict=True):
             relevance.index_add_(1, neighbour, (grad * operand).reshape(n, N_BIGRAMS).T)
         return phi.detach(), relevance
+
+    def map_gradients(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradient of every bigram count on every map value, in one backward pass.
+
+        Returns ``(phi, gradients)``: phi (100,), gradients (100, 10, n + 1) with
+        ``gradients[m, c, i] = d phi_m / d values[0, c, i]`` (as 100 seeded backward passes
+        through :meth:`forward` give; separated as in :meth:`pixel_relevance`).
+        """
+        phi, _, grads = self._operand_gradients(values)
+        n = self.active.count
+        gradients = values.new_zeros(N_DIGITS, N_DIGITS, N_DIGITS, n + 1)  # (j, k, map, pixel)
+        for j in range(N_DIGITS):
+            gradients[j, :, j, :n] += grads[0][:, j, :].T
+        for neighbour, grad in zip(self.active.neighbours, grads[1:], strict=True):
+            for k in range(N_DIGITS):
+                gradients[:, k, k].index_add_(1, neighbour, grad[:, :, k].T)
+        return phi, gradients.reshape(N_BIGRAMS, N_DIGITS, n + 1)
+
+    def _operand_gradients(self, values: torch.Tensor):
+        """``(phi, operands, gradients)``: the pair-space operands (leaves) and the gradient of
+        ``phi.sum()`` on each; an entry ``(x, j, k)`` of an operand feeds ``phi_jk`` only."""
+        self._check(values)
+        with torch.enable_grad():
+            operands = [op.detach().requires_grad_() for op in
+                        self._pair_operands(values[0].T.detach())]
+            phi = self._counts(*operands)
+            grads = torch.autograd.grad(phi.sum(), operands)
+        return phi.detach(), [op.detach() for op in operands], grads
 
     def _check(self, values: torch.Tensor) -> None:
         if values.dim() != 3 or values.shape[:2] != (1, N_DIGITS):

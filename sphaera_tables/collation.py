@@ -4,9 +4,10 @@ A historian compares editions cell by cell: the cells that agree show that one t
 copied, the cells that differ ("row 13: A prints 16 43, B prints 16 34") show which edition was
 copied from which. The explanation of a match already joins cells: a pair of numbers that are
 each other's strongest partner, read alike, is an *anchor*. Rows are aligned on their anchors
-(each row of A with the row of B it shares most anchors with, at least ``MIN_ROW_ANCHORS``), and
+(each row of A with the row of B it shares most anchors with, at least ``MIN_ROW_ANCHORS``, or
+one beside a row aligned at the same offset), and
 inside two aligned rows every other number of A is set against the number of B at the same
-distance from the nearest anchor (the column groups of two editions may be set in another
+distance from an anchor beside it (the column groups of two editions may be set in another
 order; the cells around an anchor keep theirs). A number read with another value and as many
 digits is a variant.
 """
@@ -67,15 +68,7 @@ def collate(relevance: np.ndarray, numbers_a: pd.DataFrame,
                           "relevance": relevance[pairs[:, 0], pairs[:, 1]]})
     counted = votes.groupby(["row_a", "row_b"], as_index=False).agg(
         anchors=("relevance", "size"), relevance=("relevance", "sum"))
-    counted = counted[counted.anchors >= MIN_ROW_ANCHORS].sort_values(
-        ["anchors", "relevance", "row_a", "row_b"], ascending=[False, False, True, True])
-    aligned, used_a, used_b = [], set(), set()
-    for row in counted.itertuples(index=False):
-        if row.row_a not in used_a and row.row_b not in used_b:
-            aligned.append(row)
-            used_a.add(row.row_a)
-            used_b.add(row.row_b)
-    rows = pd.DataFrame(aligned, columns=ROW_COLUMNS).sort_values("row_a", ignore_index=True)
+    rows = _align_rows(counted)
     partner = {int(i): int(j) for i, j in pairs}
     cells_a, cells_b = _cells_by_row(numbers_a), _cells_by_row(numbers_b)
     texts_a = numbers_a["text"].astype(str).to_numpy()
@@ -88,6 +81,32 @@ def collate(relevance: np.ndarray, numbers_a: pd.DataFrame,
                      pd.DataFrame(variants, columns=VARIANT_COLUMNS))
 
 
+def _align_rows(counted: pd.DataFrame) -> pd.DataFrame:
+    """Aligned row pairs from the anchors each pair of rows shares (columns of ROW_COLUMNS).
+
+    Pairs with at least ``MIN_ROW_ANCHORS`` anchors are taken greedily, most anchors first. A
+    pair with one anchor is then taken when a row next to it is aligned at the same offset
+    (rows a - 1 and b - 1, or a + 1 and b + 1): a two-column row whose value is misprinted
+    keeps only its argument, or only its value, as an anchor.
+    """
+    ranked = counted.sort_values(["anchors", "relevance", "row_a", "row_b"],
+                                 ascending=[False, False, True, True])
+    aligned, used_a, used_b = [], set(), set()
+
+    def take(candidates, admit):
+        for row in candidates.itertuples(index=False):
+            if row.row_a not in used_a and row.row_b not in used_b and admit(row):
+                aligned.append(row)
+                used_a.add(row.row_a)
+                used_b.add(row.row_b)
+
+    take(ranked[ranked.anchors >= MIN_ROW_ANCHORS], lambda row: True)
+    pairs = {(row.row_a, row.row_b) for row in aligned}
+    take(ranked[ranked.anchors == 1], lambda row: (row.row_a - 1, row.row_b - 1) in pairs
+         or (row.row_a + 1, row.row_b + 1) in pairs)
+    return pd.DataFrame(aligned, columns=ROW_COLUMNS).sort_values("row_a", ignore_index=True)
+
+
 def _cells_by_row(numbers: pd.DataFrame) -> dict[int, np.ndarray]:
     """Row index -> positions (into ``numbers``) of its numbers, left to right."""
     rows, ux = numbers["row"].to_numpy(), numbers["ux"].to_numpy()
@@ -98,12 +117,18 @@ def _cells_by_row(numbers: pd.DataFrame) -> dict[int, np.ndarray]:
 
 
 def _row_variants(row_a, row_b, cells_a, cells_b, texts_a, texts_b, partner):
-    """Variants of two aligned rows: numbers of A set against B's at the same distance from
-    the nearest anchor, read differently with as many digits. ``cells_a``, ``cells_b``: the
-    rows' numbers left to right; ``partner``: anchor of A -> its number of B."""
+    """Variants of two aligned rows: each number of A that is no anchor is set against B's
+    number at the same distance from an anchor, read differently with as many digits.
+
+    The nearest anchor on each side of the number proposes a place in B; a place outside B's
+    row or on an anchor is dropped, and of two places the nearer anchor's wins (the left on a
+    tie). Two anchors are needed where editions set the column groups in another order: the
+    group of "8 43" after "18 35" in A and before it in B is placed by its own "43", not by
+    the "35" of the group before. ``cells_a``, ``cells_b``: the rows' numbers left to right;
+    ``partner``: anchor of A -> its number of B."""
     position_b = {int(j): q for q, j in enumerate(cells_b)}
-    ties = [(p, position_b[partner[int(i)]]) for p, i in enumerate(cells_a)
-            if int(i) in partner and partner[int(i)] in position_b]
+    ties = sorted((p, position_b[partner[int(i)]]) for p, i in enumerate(cells_a)
+                  if int(i) in partner and partner[int(i)] in position_b)
     if not ties:
         return
     anchored_a = {p for p, _ in ties}
@@ -111,11 +136,15 @@ def _row_variants(row_a, row_b, cells_a, cells_b, texts_a, texts_b, partner):
     for p, i in enumerate(cells_a):
         if p in anchored_a:
             continue
-        nearest_p, nearest_q = min(ties, key=lambda t: (abs(t[0] - p), t[0]))
-        q = p + nearest_q - nearest_p
-        if not 0 <= q < len(cells_b) or q in anchored_b:
+        left = [t for t in ties if t[0] < p][-1:]
+        right = [t for t in ties if t[0] > p][:1]
+        places = [(abs(t[0] - p), side, p + t[1] - t[0])
+                  for side, sides in enumerate((left, right)) for t in sides]
+        places = sorted((distance, side, q) for distance, side, q in places
+                        if 0 <= q < len(cells_b) and q not in anchored_b)
+        if not places:
             continue
-        j = cells_b[q]
+        j = cells_b[places[0][2]]
         text_a, text_b = texts_a[i], texts_b[j]
         if text_a != text_b and len(text_a) == len(text_b):
             yield int(i), int(j), int(row_a), int(row_b), text_a, text_b

@@ -12,7 +12,7 @@ from corpus_tools.iiif import DEFAULT_IIIF_WIDTH
 from corpus_tools.pdf import DEFAULT_PDF_DPI
 from corpus_tools.results_folder import ResultsFolder
 from corpus_tools.storage import FolderLocked, atomic_path, write_json_atomic
-from sphaera_tables.progress import progress_tracker
+from sphaera_tables.progress import progress_bar, quiet_option
 from sphaera_tables.scoring import DEFAULT_MIN_SCORES, DEFAULT_MODEL, MODELS, ScoreModel
 from sphaera_tables.similarity import (
     DEFAULT_REPORT_MATCHES,
@@ -60,6 +60,10 @@ def _detector_option(function):
                    "bigram: the paper's bag of digit bigrams.")
 @click.option("--explanations/--no-explanations", default=True, show_default=True,
               help="Write a BiLRP explanation (PNG + JSON) for every candidate match.")
+@click.option("--pixels/--no-pixels", default=False, show_default=True,
+              help="Also draw the pixel-level BiLRP picture of every candidate match "
+                   "(explanations/PAIR_pixels.png, as `tables explain` does; a few seconds "
+                   "per page).")
 @click.option("--links", default=30, show_default=True, type=click.IntRange(1),
               help="Strongest digit-to-digit links listed in each explanation's JSON.")
 @_detector_option
@@ -83,7 +87,7 @@ def _detector_option(function):
                    "service gives the listed size nearest to it).")
 @click.option("--quiet", is_flag=True, help="No progress bars, only the final summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def similarity(corpus, out, top_k, min_score, model, explanations, links, detector_file,
+def similarity(corpus, out, top_k, min_score, model, explanations, pixels, links, detector_file,
                workers, scheduler, report, report_matches, pdf_dpi, iiif_width, quiet,
                as_json):
     """Find the pages of CORPUS that share tables, and explain every match.
@@ -103,14 +107,14 @@ def similarity(corpus, out, top_k, min_score, model, explanations, links, detect
     if min_score is None:
         min_score = DEFAULT_MIN_SCORES[model]
     options = SimilarityOptions(top_k=top_k, min_score=min_score, explain=explanations,
-                                scoring=ScoreModel(model=model),
+                                pixels=pixels and explanations, scoring=ScoreModel(model=model),
                                 links=links, detector_file=detector_file, workers=workers,
                                 scheduler=scheduler, networks=report, report=report,
                                 report_matches=report_matches,
                                 inputs=InputSettings(pdf_dpi=pdf_dpi, iiif_width=iiif_width))
     try:
-        with progress_tracker(not quiet) as track:
-            summary = run_similarity(corpus, out, options, progress=track)
+        with progress_bar(quiet) as progress:
+            summary = run_similarity(corpus, out, options, progress=progress)
     except (FolderLocked, RuntimeError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     _print_summary(summary, as_json)
@@ -152,8 +156,8 @@ def _print_summary(summary, as_json: bool) -> None:
               help="PNG of the digit-level links; PAIR.json and PAIR_pixels.png go beside it.")
 @_detector_option
 @click.option("--pixels/--no-pixels", default=True, show_default=True,
-              help="Also render the pixel-level explanation (slower: one LRP pass through the "
-                   "detector per shared bigram).")
+              help="Also render the pixel-level explanation (LRP passes through the detector "
+                   "on crops around the digits; seconds per page).")
 @click.option("--cell", default=8, show_default=True, type=click.IntRange(2),
               help="Super-pixel size (working-scale px) of the pixel-level rendering.")
 @click.option("--links", default=30, show_default=True, type=click.IntRange(1),
@@ -161,7 +165,8 @@ def _print_summary(summary, as_json: bool) -> None:
 @click.option("--results", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="A results folder of `tables similarity`: score the pair as that corpus run "
                    "does (its model, and how rare each cell and bigram is in its corpus).")
-def explain(page_a, page_b, out, detector_file, pixels, cell, links, results):
+@quiet_option
+def explain(page_a, page_b, out, detector_file, pixels, cell, links, results, quiet):
     """Explain the similarity of two page images PAGE_A and PAGE_B.
 
     Draws red curves between the printed numbers of PAGE_A and PAGE_B that support the score
@@ -178,8 +183,10 @@ def explain(page_a, page_b, out, detector_file, pixels, cell, links, results):
     try:
         detector = load_detector(detector_file)
         statistics, scoring = (None, None) if results is None else results_scoring(results)
-        result = explain_pages(page_a, page_b, detector, statistics=statistics,
-                               scoring=scoring, links=links, pixels=pixels, cell=cell)
+        with progress_bar(quiet) as progress:
+            result = explain_pages(page_a, page_b, detector, statistics=statistics,
+                                   scoring=scoring, links=links, pixels=pixels, cell=cell,
+                                   progress=progress)
     except (PageReadError, WeightFileError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     try:
@@ -203,7 +210,7 @@ def explain(page_a, page_b, out, detector_file, pixels, cell, links, results):
                 type=click.Path(file_okay=False, path_type=Path))
 @click.option("--pages", default=DEMO_PAGES, show_default=True, type=click.IntRange(10),
               help="Pages in the synthetic demo corpus.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 def demo(folder, pages, quiet):
     """Run the whole pipeline on a built-in synthetic corpus, in FOLDER (default tables-demo).
 
@@ -222,10 +229,11 @@ def demo(folder, pages, quiet):
             click.echo(f"Generating a synthetic corpus of {pages} pages in {corpus} ...")
             generate_corpus(corpus, pages=pages, seed=DEMO_SEED, progress=not quiet)
         click.echo("Finding and explaining shared tables ...")
-        with progress_tracker(not quiet) as track:
-            summary = run_similarity(corpus, results, SimilarityOptions(), progress=track)
+        with progress_bar(quiet) as progress:
+            summary = run_similarity(corpus, results, SimilarityOptions(), progress=progress)
             scores = evaluate_matches(results, corpus / "truth", baseline=True,
-                                      load_analysis=cached_analysis_loader(results))
+                                      load_analysis=cached_analysis_loader(results),
+                                      progress=progress)
     except (FolderLocked, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     _print_summary(summary, as_json=False)
@@ -239,7 +247,7 @@ def demo(folder, pages, quiet):
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also score a generic baseline (downsampled page images) on the same pages.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 def evaluate_matches(results, truth, baseline, as_json, quiet):
     """Score the matches and explanations in RESULTS against a synthetic corpus's truth.
 
@@ -254,9 +262,9 @@ def evaluate_matches(results, truth, baseline, as_json, quiet):
     from sphaera_tables.page_task import cached_analysis_loader
 
     try:
-        with progress_tracker(not quiet) as track:
+        with progress_bar(quiet) as progress:
             scores = evaluate(results, truth, baseline=baseline,
-                              load_analysis=cached_analysis_loader(results), progress=track)
+                              load_analysis=cached_analysis_loader(results), progress=progress)
     except (OSError, ValueError, KeyError) as error:
         raise click.ClickException(f"cannot evaluate {results}: {error}") from None
     if as_json:

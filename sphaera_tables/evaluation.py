@@ -36,6 +36,7 @@ from digit_detector.page import PageReadError
 from sphaera_tables.cells import N_CELL_FEATURES
 from sphaera_tables.number_links import collation_of, explain_match
 from sphaera_tables.page_analysis import PageAnalysis, n_numbers
+from sphaera_tables.progress import Progress, silent, tracked
 from sphaera_tables.reference import perfect_analyses, read_truth_digits
 from sphaera_tables.scoring import (
     DEFAULT_MIN_SCORES,
@@ -263,10 +264,9 @@ def listed_retrieval(matches: pd.DataFrame, page_ids: list[str], contents, types
 
 def evaluate_model(analyses: dict[str, PageAnalysis], page_ids: list[str], truth_digits,
                    contents, types, scoring: ScoreModel, *, top_k: int, min_score: float,
-                   digits: str, progress=None) -> ModelEvaluation:
+                   digits: str, progress: Progress = silent) -> ModelEvaluation:
     """Score one model on the given page analyses: retrieval over every page and over the
     default match list, and the explanation and collation of every listed true match."""
-    track = progress or (lambda iterable, total, label: iterable)
     phi = np.stack([analyses[p].phi for p in page_ids]) if page_ids else np.zeros((0, 100))
     cells = sparse.vstack([analyses[p].cells.counts() for p in page_ids], format="csr") \
         if page_ids else sparse.csr_matrix((0, N_CELL_FEATURES))
@@ -291,7 +291,8 @@ def evaluate_model(analyses: dict[str, PageAnalysis], page_ids: list[str], truth
         return page_truth[page_id]
 
     scores = []
-    for a, b in track(true_pairs, len(true_pairs), f"Scoring {scoring.model} ({digits})"):
+    for a, b in tracked(true_pairs, len(true_pairs), progress,
+                        f"Scoring {scoring.model} ({digits})"):
         explanation = explain_match(analyses[a], maps[a], analyses[b], maps[b])
         collation = collation_of(explanation, analyses[a], analyses[b])
         (cells_a, printed_a), (cells_b, printed_b) = truth_of(a), truth_of(b)
@@ -320,7 +321,7 @@ def _nanmean(values) -> float:
 
 
 def evaluate_matches(out: Path | str, truth: Path | str, *, load_analysis,
-                     baseline: bool = True, progress=None) -> MatchEvaluation:
+                     baseline: bool = True, progress: Progress = silent) -> MatchEvaluation:
     """Evaluate a results folder ``out`` against a synthetic corpus's ``truth`` folder.
 
     ``load_analysis(page_id) -> PageAnalysis`` gives the cached page analyses of the run. Both

@@ -1,13 +1,10 @@
 """The ``tables network`` command: rebuild networks (and optionally the report) of a results
 folder with other filters than the corpus run used."""
 
-import sys
-
 import click
-from rich.console import Console
-from rich.progress import Progress
 
 from corpus_tools.networks import LEVELS, ResultsError, load_results, write_networks
+from sphaera_tables.progress import progress_bar
 from sphaera_tables.report import build_report, version_warnings
 from sphaera_tables.review.downstream import confirmed_matches, pair_states, verdict_labels
 
@@ -49,7 +46,6 @@ def network_command(out_dir, levels, min_score, verdict_filter, report, quiet):
     LEVEL.json, and families.csv / families.json (groups of pages sharing one table, with
     the year and place of its first appearance).
     """
-    console = Console(quiet=quiet or not sys.stdout.isatty())
     try:
         results = load_results(out_dir)
     except ResultsError as error:
@@ -59,18 +55,18 @@ def network_command(out_dir, levels, min_score, verdict_filter, report, quiet):
         results.matches = confirmed_matches(results.matches, states)
         if not states:
             results.warnings.append("no verdicts yet (`tables review`); the networks are empty")
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("building networks", total=2 if report else 1)
+    total = 1 + report
+    with progress_bar(quiet) as progress:
+        progress(0, total, "Networks and report")
         summary = write_networks(out_dir, min_score=min_score, levels=levels, results=results,
                                  verdicts=verdict_labels(states) if states else None)
-        progress.advance(task)
+        progress(1, total, "Networks and report")
         if report:
-            progress.update(task, description="writing the report")
             built = verdict_filter == "all" and set(levels) == set(LEVELS)  # all it shows
             report_path = build_report(
                 out_dir, min_score=min_score, results=results if built else None,
                 networks=(summary.graphs, summary.families) if built else None)
-            progress.advance(task)
+            progress(2, total, "Networks and report")
     if quiet:
         return
     for level, written in summary.levels.items():

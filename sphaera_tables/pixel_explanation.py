@@ -4,12 +4,15 @@ Two pictures: digit-level links (as in a corpus run's ``explanations/``) and a p
 BiLRP rendering (supplement Algorithm 1) through the whole chain, page pixels -> detector ->
 bigram counts, with the paper's rules for the detector (zB on the input layer, LRP-gamma 0.5 on
 every other convolution). The pixel level shows the ink itself: a historian sees which printed
-strokes in page A answer which in page B.
+strokes in page A answer which in page B. Its LRP passes run on crops around the digits
+(:mod:`sphaera_tables.pixel_crops`), equal to whole-page passes and seconds per pair.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -19,7 +22,6 @@ from torch import nn
 from digit_detector.model import DigitDetector
 from digit_detector.page import load_page
 from digit_detector.prepare import prepare_page
-from sphaera_tables.bigram import PageModel
 from sphaera_tables.explain import (
     Composite,
     Gamma,
@@ -28,7 +30,6 @@ from sphaera_tables.explain import (
     ZBox,
     bilrp,
     grid_labels,
-    pooled_lrp_factors,
     render_pair,
 )
 from sphaera_tables.match_picture import render_match, strongest_only
@@ -38,6 +39,8 @@ from sphaera_tables.number_links import (
     explanation_record,
 )
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
+from sphaera_tables.pixel_crops import cropped_pooled_factors
+from sphaera_tables.progress import Progress, relabelled, silent, tracked
 from sphaera_tables.scoring import CorpusStatistics, ScoreModel, page_maps
 
 DETECTOR_GAMMA = 0.5
@@ -65,20 +68,22 @@ def explain_pages(path_a, path_b, detector: DigitDetector, *,
                   statistics: CorpusStatistics | None = None,
                   scoring: ScoreModel | None = None, features: FeatureConfig | None = None,
                   links: int = DEFAULT_LINKS, pixels: bool = True,
-                  cell: int = PIXEL_CELL) -> PairResult:
+                  cell: int = PIXEL_CELL, progress: Progress = silent) -> PairResult:
     """Explain the score of two page images (paths); see the module docstring.
 
     ``statistics``: the corpus statistics of a corpus run (``OUT/corpus_statistics.npz``) and
     ``scoring`` its model, to score the pair as that run does; without them the pair is scored
     on its own (:meth:`~sphaera_tables.scoring.CorpusStatistics.neutral`). The pixel-level
     picture shows the bigram part of the score (the part the detector's pixels carry through
-    the bigram head).
+    the bigram head). ``progress(done, total, message)`` follows the page analyses and the
+    pixel-level relevance.
     """
     features = features or FeatureConfig()
     scoring = scoring or ScoreModel()
     statistics = statistics or CorpusStatistics.neutral()
     greys = [load_page(path_a), load_page(path_b)]
-    analyses = [analyse_page(grey, detector, features) for grey in greys]
+    analyses = [analyse_page(grey, detector, features)
+                for grey in tracked(greys, 2, progress, "Analysing pages")]
     maps = [page_maps(a.phi, a.cells.counts(), statistics, scoring) for a in analyses]
     explanation = explain_match(analyses[0], maps[0], analyses[1], maps[1])
     score = explanation.y
@@ -88,38 +93,88 @@ def explain_pages(path_a, path_b, detector: DigitDetector, *,
     pixel_picture = None
     if pixels:
         head = features.head(detector.config)
-        pixel = pixel_explanation(greys, analyses, maps, detector, head, cell)
+        pixel = pixel_explanation(greys, analyses, maps, detector, head, cell, progress)
         record["pixel_residual"] = pixel[0].residual
-        explanation_px, image_a, image_b = pixel
-        drawn = dataclasses.replace(
-            explanation_px, relevance=strongest_only(explanation_px.relevance),
-            centres_a=explanation_px.centres_a * DISPLAY_ZOOM,
-            centres_b=explanation_px.centres_b * DISPLAY_ZOOM,
-        )
-        pixel_picture = render_pair(_zoom(image_a), _zoom(image_b), drawn)
+        pixel_picture = pixel_picture_of(*pixel)
     return PairResult(record, digit_picture, pixel_picture)
 
 
-def pixel_explanation(greys, analyses: list[PageAnalysis], maps, detector, head, cell):
+def pixel_picture_of(explanation: PairExplanation, image_a: np.ndarray,
+                     image_b: np.ndarray) -> np.ndarray:
+    """The pixel-level picture (RGB uint8): the strongest super-pixel links drawn on the two
+    working-scale pages, zoomed ``DISPLAY_ZOOM`` times."""
+    drawn = dataclasses.replace(
+        explanation, relevance=strongest_only(explanation.relevance),
+        centres_a=explanation.centres_a * DISPLAY_ZOOM,
+        centres_b=explanation.centres_b * DISPLAY_ZOOM,
+    )
+    return render_pair(_zoom(image_a), _zoom(image_b), drawn)
+
+
+def pixel_explanation(greys, analyses: list[PageAnalysis], maps, detector, head, cell,
+                      progress: Progress = silent):
     """BiLRP on ``cell`` x ``cell`` super-pixels of the two working-scale pages.
 
     Returns ``(explanation, image_a, image_b)``, the images being the upright working-scale pages
     (uint8, ink dark) that the explanation's group centres refer to.
     """
-    model = PageModel(detector, head).eval()
-    composite = detector_composite(detector)
-    pooled, images = [], []
-    for grey, analysis, linear_maps in zip(greys, analyses, maps, strict=True):
-        page_map = linear_maps.bigram
-        prepared = prepare_page(grey, detector, scale=analysis.scale, rotation=analysis.rotation)
-        x = prepared.image
-        labels = grid_labels(tuple(x.shape[-2:]), cell)
-        factors = pooled_lrp_factors(model, x, labels, composite)
-        pooled.append(PooledFactors(values=page_map @ factors.values,
-                                    phi=page_map @ factors.phi, centres=factors.centres))
-        images.append(np.clip(255 * (1 - x[0, 0].numpy()), 0, 255).astype(np.uint8))
-    explanation: PairExplanation = bilrp(pooled[0], pooled[1])
-    return explanation, images[0], images[1]
+    pages = [page_pixel_factors(grey, analysis, detector, head, cell,
+                                relabelled(progress, f"Pixel relevance, page {side}"))
+             for grey, analysis, side in zip(greys, analyses, "AB", strict=True)]
+    explanation = pixel_pair(pages[0][0], maps[0], pages[1][0], maps[1])
+    return explanation, pages[0][1], pages[1][1]
+
+
+def page_pixel_factors(grey: np.ndarray, analysis: PageAnalysis, detector, head, cell: int,
+                       progress: Progress = silent) -> tuple[PooledFactors, np.ndarray]:
+    """One page's part of the pixel level, reusable for every pair it is in.
+
+    Returns the LRP factors of its 100 bigram counts pooled on ``cell`` x ``cell`` super-pixels
+    of the upright working-scale page, and that page (uint8, ink dark).
+    """
+    x = prepare_page(grey, detector, scale=analysis.scale, rotation=analysis.rotation).image
+    labels = grid_labels(tuple(x.shape[-2:]), cell)
+    factors = cropped_pooled_factors(detector, head, x, labels, detector_composite(detector),
+                                     progress=progress)
+    return factors, np.clip(255 * (1 - x[0, 0].numpy()), 0, 255).astype(np.uint8)
+
+
+def pixel_pair(factors_a: PooledFactors, maps_a, factors_b: PooledFactors,
+               maps_b) -> PairExplanation:
+    """The pixel-level BiLRP of a pair from its pages' factors and linear maps (the bigram part
+    of the score, ``maps.bigram`` (K, 100))."""
+    pooled = [PooledFactors(values=linear_maps.bigram @ factors.values,
+                            phi=linear_maps.bigram @ factors.phi, centres=factors.centres)
+              for factors, linear_maps in ((factors_a, maps_a), (factors_b, maps_b))]
+    return bilrp(pooled[0], pooled[1])
+
+
+class PixelPictures:
+    """Pixel-level pictures of the matches of a corpus run, each page's factors computed once.
+
+    ``picture(page_a, page_b)`` takes two ``(page_id, load_grey, analysis, linear_maps)`` and
+    returns the picture (RGB uint8) and the conservation residual; the factors of the last
+    ``keep`` pages stay in memory (about 100 x G float32 each).
+    """
+
+    def __init__(self, detector, head, cell: int = PIXEL_CELL, keep: int = 32):
+        self.detector, self.head, self.cell, self.keep = detector, head, cell, keep
+        self.pages: OrderedDict = OrderedDict()
+
+    def picture(self, page_a: tuple, page_b: tuple) -> tuple[np.ndarray, float]:
+        (factors_a, image_a), (factors_b, image_b) = self._page(*page_a), self._page(*page_b)
+        explanation = pixel_pair(factors_a, page_a[3], factors_b, page_b[3])
+        return pixel_picture_of(explanation, image_a, image_b), explanation.residual
+
+    def _page(self, page_id: str, load: Callable[[], np.ndarray], analysis: PageAnalysis,
+              _maps) -> tuple[PooledFactors, np.ndarray]:
+        if page_id not in self.pages:
+            self.pages[page_id] = page_pixel_factors(load(), analysis, self.detector, self.head,
+                                                     self.cell)
+            if len(self.pages) > self.keep:
+                self.pages.popitem(last=False)
+        self.pages.move_to_end(page_id)
+        return self.pages[page_id]
 
 
 def _zoom(image: np.ndarray) -> np.ndarray:

@@ -11,6 +11,8 @@ import pandas as pd
 import torch
 from scipy import sparse
 
+from sphaera_tables.progress import Progress, silent
+
 DENSE_SHARE = 0.02
 """Feature columns set on more than this share of pages are scored as dense columns."""
 SCORE_MARGIN = 1e-5
@@ -22,7 +24,7 @@ def top_k_matches(
     k: int = 5,
     min_score: float = 0.0,
     block_rows: int = 1024,
-    progress=None,
+    progress: Progress = silent,
 ) -> pd.DataFrame:
     """Best ``k`` other rows for every row, by dot product, with score >= ``min_score``.
 
@@ -33,7 +35,8 @@ def top_k_matches(
     k : matches per row (fewer where fewer rows pass ``min_score``).
     min_score : scores below it are not matches.
     block_rows : query rows scored at once; memory is about ``4 * block_rows * N`` bytes.
-    progress : optional callable ``progress(rows_done)``.
+    progress : ``progress(rows_done, N, "Searching")`` after each block (see
+        :mod:`sphaera_tables.progress`).
 
     Returns
     -------
@@ -48,6 +51,7 @@ def top_k_matches(
     n = features.shape[0]
     k_eff = min(k, n - 1)
     columns = {"a": [], "b": [], "score": [], "rank": []}
+    progress(0, n, "Searching")
     for start in range(0, n if k_eff >= 1 else 0, block_rows):
         stop = min(start + block_rows, n)
         scores = block_scores(start, stop)
@@ -59,8 +63,7 @@ def top_k_matches(
         columns["b"].append(top[keep].numpy())
         columns["score"].append(values[keep].numpy().astype(np.float64))
         columns["rank"].append(torch.arange(1, k_eff + 1).expand_as(top)[keep].numpy())
-        if progress is not None:
-            progress(stop)
+        progress(stop, n, "Searching")
     frame = pd.DataFrame(
         {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in columns.items()}
     )

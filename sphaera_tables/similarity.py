@@ -66,6 +66,7 @@ from sphaera_tables.page_task import (
     load_analysis,
     run_page_task,
 )
+from sphaera_tables.progress import Progress, silent, tracked
 from sphaera_tables.report import build_report
 from sphaera_tables.review.downstream import annotate_matches_csv, pair_states, verdict_labels
 from sphaera_tables.scoring import (
@@ -83,6 +84,12 @@ FULL_MATRIX_LIMIT = 2000
 DEFAULT_REPORT_MATCHES = 2000
 EXPLANATION_MODULES = ("sphaera_tables.number_links", "sphaera_tables.match_picture")
 """The modules whose code defines what an explanation holds and shows."""
+PIXEL_MODULES = ("sphaera_tables.pixel_explanation", "sphaera_tables.pixel_crops",
+                 "sphaera_tables.bigram", "sphaera_tables.explain.rules",
+                 "sphaera_tables.explain.factors", "sphaera_tables.explain.pair_relevance",
+                 "sphaera_tables.explain.render")
+"""The modules whose code defines the pixel-level picture (``--pixels``)."""
+PIXELS_SUFFIX = "_pixels.png"
 VARIANT_COLUMNS = ["page_a", "page_b", "row_a", "row_b", "text_a", "text_b", "row_text_a",
                    "row_text_b"]
 METADATA_COLUMNS = ["book_id", "title", "author", "printer", "publisher", "place", "year", "handle",
@@ -97,6 +104,7 @@ class SimilarityOptions:
     top_k: int = DEFAULT_TOP_K
     min_score: float = DEFAULT_MIN_SCORE
     explain: bool = True
+    pixels: bool = False
     links: int = DEFAULT_LINKS
     detector_file: str | None = None
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -111,7 +119,7 @@ class SimilarityOptions:
     def to_dict(self) -> dict:
         return {
             "top_k": self.top_k, "min_score": self.min_score, "explain": self.explain,
-            "links": self.links, "features": self.features.to_dict(),
+            **({"pixels": True} if self.pixels else {}), "links": self.links, "features": self.features.to_dict(),
             "pdf_dpi": self.inputs.pdf_dpi, "iiif_width": self.inputs.iiif_width,
             "scoring": self.scoring.to_dict(),
         }
@@ -147,19 +155,19 @@ class _StepTimer:
 
 
 def run_similarity(corpus, out: Path | str,
-                   options: SimilarityOptions | None = None, progress=None) -> RunSummary:
+                   options: SimilarityOptions | None = None,
+                   progress: Progress = silent) -> RunSummary:
     """Analyse every page of ``corpus`` and write the results folder ``out``.
 
     ``corpus`` is a folder, a IIIF manifest (file or URL), a ``.txt`` list of such inputs, or
     a list of any of these (see :mod:`corpus_tools.corpus_inputs`).
 
-    ``progress`` is a callable ``progress(iterable, total, label)`` returning an iterable (e.g.
-    a rich progress bar); ``None`` runs silently. Raises ``FolderLocked`` when another run
-    holds ``out``.
+    ``progress(done, total, message)`` follows the long steps (pages, search, explanations,
+    networks and report; :mod:`sphaera_tables.progress`). Raises ``FolderLocked`` when another
+    run holds ``out``.
     """
     options = options or SimilarityOptions()
     corpus, out = expand_inputs(corpus), Path(out)
-    track = progress or (lambda iterable, total, label: iterable)
     steps = _StepTimer()
     messages: list[str] = []
     with folder_lock(out):
@@ -172,7 +180,7 @@ def run_similarity(corpus, out: Path | str,
             tasks, statuses, hashes = _page_tasks(pages, out, model_sha, options)
             statuses.update({item.page_id: item.status for item in gathered.skipped})
         with steps.timed("pages"):
-            reused = _run_tasks(tasks, options, statuses, track)
+            reused = _run_tasks(tasks, options, statuses, progress)
         ok_ids = [t.page_id for t in tasks if statuses[t.page_id] == "ok"]
         cache_of = {t.page_id: t.cache_file for t in tasks}
         with steps.timed("features"):
@@ -186,7 +194,8 @@ def run_similarity(corpus, out: Path | str,
             save_npz_atomic(out / STATISTICS, **statistics)
             _write_pages_csv(out, statuses, page_rows, metadata)
         with steps.timed("search"):
-            matches = top_k_matches(features, options.top_k, options.min_score)
+            matches = top_k_matches(features, options.top_k, options.min_score,
+                                    progress=progress)
             matches = pd.DataFrame({
                 "page_a": [ok_ids[i] for i in matches.a], "page_b": [ok_ids[i] for i in matches.b],
                 "score": matches.score.round(6), "rank": matches["rank"],
@@ -201,11 +210,12 @@ def run_similarity(corpus, out: Path | str,
         if options.explain:
             with steps.timed("explanations"):
                 producer = _explanation_producer(statistics, options)
-                written = _write_explanations(out, matches, ok_ids, cache_of, maps, options,
-                                              producer, track)
+                source_of = {t.page_id: t.source for t in tasks}
+                written = _write_explanations(out, matches, ok_ids, cache_of, source_of, maps,
+                                              options, producer, progress)
                 _write_variants(out, matches)
-        _remove_stale_pictures(out, matches, ok_ids, options.explain)
-        _networks_and_report(out, options, steps, messages)
+        _remove_stale_pictures(out, matches, ok_ids, options.explain, options.pixels)
+        _networks_and_report(out, options, steps, messages, progress)
         _write_manifest(out, corpus, options, model_sha, hashes, steps.timings)
     skipped = sum(1 for s in statuses.values() if s.startswith("skipped:"))
     return RunSummary(out, len(ok_ids), skipped, reused, len(matches), written, steps.timings,
@@ -243,12 +253,12 @@ def _page_tasks(pages, out: Path, model_sha: str, options: SimilarityOptions):
     return tasks, statuses, hashes
 
 
-def _run_tasks(tasks, options, statuses, track) -> int:
+def _run_tasks(tasks, options, statuses, progress) -> int:
     executor = make_executor(options.workers, options.scheduler)
     reused = 0
     try:
         results = executor.imap_unordered(run_page_task, tasks)
-        for _task, outcome in track(results, len(tasks), "Analysing pages"):
+        for _task, outcome in tracked(results, len(tasks), progress, "Analysing pages"):
             statuses[outcome.page_id] = outcome.status
             reused += outcome.reused
     finally:
@@ -296,15 +306,18 @@ def _write_csv(target: Path, frame: pd.DataFrame) -> None:
 
 def _explanation_producer(statistics: dict, options: SimilarityOptions) -> str:
     """What every explanation of this run is made from, besides its two pages' analyses: the
-    corpus statistics, ``--links``, the score model and the explanation code (SHA-256)."""
+    corpus statistics, ``--links``, the score model and the explanation code (SHA-256; with
+    ``--pixels``, also the code of the pixel-level picture)."""
     digest = hashlib.sha256()
     for name in sorted(statistics):
         array = np.ascontiguousarray(statistics[name])
         digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
         digest.update(array.tobytes())
-    digest.update(json.dumps({"links": options.links, "scoring": options.scoring.to_dict(),
-                              "code": code_fingerprint(EXPLANATION_MODULES)},
-                             sort_keys=True).encode())
+    made_of = {"links": options.links, "scoring": options.scoring.to_dict(),
+               "code": code_fingerprint(EXPLANATION_MODULES)}
+    if options.pixels:
+        made_of["pixels"] = code_fingerprint(PIXEL_MODULES)
+    digest.update(json.dumps(made_of, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -315,9 +328,10 @@ def _pair_producer(producer: str, cache_a: str, cache_b: str) -> str:
     return hashlib.sha256(names.encode()).hexdigest()
 
 
-def _explanation_current(json_path: Path, png_path: Path, producer: str) -> bool:
-    """Whether an explanation on disk was made by this producer and both files are whole."""
-    if not ends_complete(png_path, PNG_END):
+def _explanation_current(json_path: Path, pngs: list[Path], producer: str) -> bool:
+    """Whether an explanation on disk was made by this producer and all its files are whole
+    (the JSON, written last, and its pictures)."""
+    if not all(ends_complete(png, PNG_END) for png in pngs):
         return False
     try:
         record = json.loads(json_path.read_text(encoding="utf-8"))
@@ -326,10 +340,11 @@ def _explanation_current(json_path: Path, png_path: Path, producer: str) -> bool
     return isinstance(record, dict) and record.get("producer") == producer
 
 
-def _write_explanations(out, matches, ok_ids, cache_of, maps, options, producer,
-                        track) -> int:
-    """One JSON and one PNG per candidate match; a pair whose files are whole and were made
-    by the same producer (see :func:`_pair_producer`) is kept, any other is redone."""
+def _write_explanations(out, matches, ok_ids, cache_of, source_of, maps, options, producer,
+                        progress) -> int:
+    """One JSON and one PNG per candidate match (and with ``--pixels`` the pixel-level picture,
+    PAIR_pixels.png); a pair whose files are whole and were made by the same producer (see
+    :func:`_pair_producer`) is kept, any other is redone."""
     row_of = {page_id: i for i, page_id in enumerate(ok_ids)}
     pages: OrderedDict = OrderedDict()
 
@@ -342,12 +357,15 @@ def _write_explanations(out, matches, ok_ids, cache_of, maps, options, producer,
         return pages[page_id]
 
     folder = ResultsFolder(out)
+    pixels = _pixel_pictures(options) if options.pixels else None
     written = 0
-    for match in track(matches.itertuples(index=False), len(matches), "Explaining matches"):
+    for match in tracked(matches.itertuples(index=False), len(matches), progress,
+                         "Explaining matches"):
         json_path = folder.explanation(match.page_a, match.page_b, ".json")
         png_path = folder.explanation(match.page_a, match.page_b, ".png")
+        pixel_path = folder.explanation(match.page_a, match.page_b, PIXELS_SUFFIX)
         made_by = _pair_producer(producer, cache_of[match.page_a], cache_of[match.page_b])
-        if _explanation_current(json_path, png_path, made_by):
+        if _explanation_current(json_path, [png_path] + [pixel_path] * options.pixels, made_by):
             continue
         (a, thumbnail_a), (b, thumbnail_b) = page(match.page_a), page(match.page_b)
         explanation = explain_match(a, maps[row_of[match.page_a]], b,
@@ -358,9 +376,22 @@ def _write_explanations(out, matches, ok_ids, cache_of, maps, options, producer,
         picture = render_match(thumbnail_a, thumbnail_b, explanation, a, b, record)
         with atomic_path(png_path) as tmp:
             save_png(tmp, picture)
+        if pixels is not None:
+            picture, record["pixel_residual"] = pixels.picture(
+                *[(p, source_of[p].load, analysis, maps[row_of[p]])
+                  for p, analysis in ((match.page_a, a), (match.page_b, b))])
+            with atomic_path(pixel_path) as tmp:
+                save_png(tmp, picture)
         write_json_atomic(json_path, record)
         written += 1
     return written
+
+
+def _pixel_pictures(options: SimilarityOptions):
+    from sphaera_tables.pixel_explanation import PixelPictures
+
+    detector = load_detector(options.detector_file)
+    return PixelPictures(detector, options.features.head(detector.config))
 
 
 def _write_variants(out: Path, matches: pd.DataFrame) -> None:
@@ -377,16 +408,19 @@ def _write_variants(out: Path, matches: pd.DataFrame) -> None:
     _write_csv(ResultsFolder(out).variants_csv, pd.DataFrame(rows, columns=VARIANT_COLUMNS))
 
 
-def _remove_stale_pictures(out: Path, matches: pd.DataFrame, ok_ids, explained: bool) -> None:
+def _remove_stale_pictures(out: Path, matches: pd.DataFrame, ok_ids, explained: bool,
+                           pixels: bool) -> None:
     """Delete the thumbnails of pages no longer analysed and, when this run explains, the
-    explanations of pairs no longer matched: the folder then holds what a fresh run writes."""
+    explanations of pairs no longer matched (and pixel pictures unless ``pixels``): the
+    folder then holds what a fresh run writes."""
     folder = ResultsFolder(out)
     keep = {folder.thumbnail(page_id).name for page_id in ok_ids}
     stale = [path for path in folder.file(THUMBNAILS).glob("*.jpg") if path.name not in keep]
     if explained:
+        suffixes = (".json", ".png") + ((PIXELS_SUFFIX,) if pixels else ())
         keep = {folder.explanation(a, b, suffix).name
                 for a, b in zip(matches["page_a"], matches["page_b"], strict=True)
-                for suffix in (".json", ".png")}
+                for suffix in suffixes}
         stale += [path for path in folder.file(EXPLANATIONS).glob("*")
                   if path.suffix in (".json", ".png") and path.name not in keep]
     for path in stale:
@@ -413,11 +447,13 @@ def _write_manifest(out, corpus, options, model_sha, hashes, timings):
     })
 
 
-def _networks_and_report(out, options, steps, messages):
+def _networks_and_report(out, options, steps, messages, progress=silent):
     """The networks and the report, from one reading of the results folder and one build of
     the networks (with the verdicts given so far)."""
     if not (options.networks or options.report):
         return
+    total = options.networks + options.report
+    progress(0, total, "Networks and report")
     results = load_results(out)
     states = pair_states(out)
     verdicts = verdict_labels(states) if states else None
@@ -428,7 +464,9 @@ def _networks_and_report(out, options, steps, messages):
                                      verdicts=verdicts)
             messages.extend(f"networks: {warning}" for warning in summary.warnings)
             networks = summary.graphs, summary.families
+        progress(1, total, "Networks and report")
     if options.report:
         with steps.timed("report"):
             build_report(out, min_score=options.min_score, max_matches=options.report_matches,
                          results=results, networks=networks)
+        progress(total, total, "Networks and report")

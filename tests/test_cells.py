@@ -98,21 +98,52 @@ def test_cells_tell_two_tables_of_one_type_apart():
     assert top_k_matches(features, 1).b.tolist() == dense.b.tolist() == [1, 0, 0]
 
 
-def test_collation_aligns_rows_and_finds_the_variant():
-    a = table_page(TABLE)
-    # b starts one row later (a row of a was not printed) and misprints 45 as 54
-    b = table_page([TABLE[0][:1] + ["11", "59"], ["2", "12", "54"], *TABLE[2:]])
+def _same_text_relevance(a, b, same_row=True):
+    """1 between numbers of a and b read alike (in rows of the same index, if ``same_row``)."""
     relevance = np.zeros((len(a.numbers), len(b.numbers)))
     for i, text in enumerate(a.numbers.text):
         for j, other in enumerate(b.numbers.text):
-            if text == other and a.numbers.row[i] == b.numbers.row[j]:
+            if text == other and (not same_row or a.numbers.row[i] == b.numbers.row[j]):
                 relevance[i, j] = 1.0
-    collation = collate(relevance, a.numbers, b.numbers)
-    # row 0 shares only its argument "1" with b's first row: one anchor is not a row
-    assert collation.rows[["row_a", "row_b"]].values.tolist() == [[1, 1], [2, 2], [3, 3]]
+    return relevance
+
+
+def test_collation_aligns_rows_and_finds_the_variant():
+    a = table_page(TABLE)
+    # b misprints 45 as 54, and its first row shares only its argument "1" with a's
+    b = table_page([TABLE[0][:1] + ["11", "59"], ["2", "12", "54"], *TABLE[2:]])
+    collation = collate(_same_text_relevance(a, b), a.numbers, b.numbers)
+    # the first rows share one anchor only, but the rows below them are aligned at the same
+    # offset: they are the same row, printed differently
+    assert collation.rows[["row_a", "row_b"]].values.tolist() == [[0, 0], [1, 1], [2, 2],
+                                                                   [3, 3]]
+    assert collation.rows.anchors.tolist() == [1, 2, 3, 3]
     variants = collation.variants
-    assert variants[["text_a", "text_b"]].values.tolist() == [["45", "54"]]
-    assert variants.row_a.tolist() == [1]
+    assert variants[["text_a", "text_b"]].values.tolist() == [["12", "11"], ["30", "59"],
+                                                              ["45", "54"]]
+    assert variants.row_a.tolist() == [0, 0, 1]
+
+
+def test_collation_takes_a_one_anchor_row_only_beside_a_row_at_the_same_offset():
+    """A two-column row whose argument is misprinted keeps one anchor, its value: aligned
+    between rows aligned at the same offset; one shared number elsewhere is chance."""
+    a = table_page([["1", "7771"], ["2", "7772"], ["3", "7773"], ["4", "1234"]])
+    b = table_page([["1", "7771"], ["7", "7772"], ["3", "7773"], ["8", "9999"],
+                    ["6", "1234"]])
+    collation = collate(_same_text_relevance(a, b, same_row=False), a.numbers, b.numbers)
+    assert collation.rows[["row_a", "row_b"]].values.tolist() == [[0, 0], [1, 1], [2, 2]]
+    assert collation.variants[["text_a", "text_b"]].values.tolist() == [["2", "7"]]
+
+
+def test_collation_places_a_variant_by_the_anchor_of_its_own_column_group():
+    """B sets the column group "8 43" before "18 35" and misprints its 8 as 3: the nearer
+    anchor on the left (35) points past the end of B's row, the one on the right (43) points
+    at the 3."""
+    a = table_page([["8", "23", "36", "18", "35", "8", "43"], ["9", "24", "1", "19", "2", "9", "44"]])
+    b = table_page([["8", "23", "36", "3", "43", "18", "35"], ["9", "24", "1", "9", "44", "19", "2"]])
+    collation = collate(_same_text_relevance(a, b), a.numbers, b.numbers)
+    assert collation.rows[["row_a", "row_b"]].values.tolist() == [[0, 0], [1, 1]]
+    assert collation.variants[["text_a", "text_b", "row_a"]].values.tolist() == [["8", "3", 0]]
 
 
 def test_feature_indices_spread_over_the_whole_index_space():

@@ -1,7 +1,11 @@
 """The shipped detector on pages it was not trained on: held-out typefaces, other
 resolutions, turned pages, digit-free text, and the real 1604 scan and real non-table pages.
-Bounds are set a little below what the shipped weights reach (see the issue report); a broken
-model, preparation or peak finder falls far below them."""
+Each bound sits a little below what the shipped weights measure (written beside it, measured
+on 2026-12-07 with digit_detector/weights/default.safetensors of that day). The margin is what a
+retraining with another seed or thread count moves these figures by (about 0.02 in F1, a third
+in false detections), so that retrained weights of the same quality pass; a broken model,
+preparation or peak finder falls far below them. Weights that fail a bound after a retraining
+are worse than the ones measured here: measure again before moving a bound."""
 
 from pathlib import Path
 
@@ -34,7 +38,7 @@ def ideal_scale(boxes, detector):
 def test_held_out_typefaces_at_the_working_scale(detector, family):
     grey, boxes = render_table(rows=14, seed=11, size=24, family=family)
     detection = detect(grey, detector, scale=ideal_scale(boxes, detector), rotation=0)
-    assert match_digits(detection.digits, boxes).f1 >= 0.9  # shipped weights: 0.97, 0.95
+    assert match_digits(detection.digits, boxes).f1 >= 0.92  # shipped weights: 0.974, 0.950
 
 
 @pytest.mark.parametrize(("size", "width"), [(16, 300), (24, 420), (48, 840)])
@@ -44,7 +48,8 @@ def test_estimated_scale_is_within_the_tolerated_range(detector, size, width):
     grey, boxes = render_table(rows=10, seed=12, size=size, width=width)
     detection = detect(grey, detector)
     assert 0.7 <= detection.prepared.scale / ideal_scale(boxes, detector) <= 1.45
-    assert match_digits(detection.digits, boxes).f1 >= 0.9  # shipped weights: 0.97-0.98
+    # shipped weights: scale ratio 0.88-0.90, F1 0.983, 0.966, 0.983
+    assert match_digits(detection.digits, boxes).f1 >= 0.94
 
 
 def test_figures_tall_for_their_text_get_a_smaller_scale(detector):
@@ -62,7 +67,8 @@ def test_figures_tall_for_their_text_get_a_smaller_scale(detector):
                                boxes).f1
     detection = detect(page, detector)
     assert 0.75 <= detection.prepared.scale / ideal <= 1.3
-    assert match_digits(detection.digits, boxes).f1 >= max(0.9, at_estimate)
+    # shipped weights: estimate 1.47 x ideal (F1 0.90 there), chosen 1.09 x ideal, F1 1.0
+    assert match_digits(detection.digits, boxes).f1 >= max(0.95, at_estimate)
 
 
 @pytest.mark.parametrize("turns", [1, -1])
@@ -85,7 +91,7 @@ def test_rotation_crops_reach_a_table_below_denser_text(detector):
 
 def test_text_page_gives_few_detections(detector):
     grey = render_text(seed=3, lines=14)
-    assert len(detect(grey, detector).digits) <= 20  # shipped weights: 6
+    assert len(detect(grey, detector).digits) <= 12  # shipped weights: 6
 
 
 def test_real_table_page_gets_a_scale_where_the_detector_reads_it(detector):
@@ -101,11 +107,12 @@ def test_real_table_page_gets_a_scale_where_the_detector_reads_it(detector):
     chosen = detect(grey, detector)
     assert chosen.prepared.rotation == 0
     assert 0.75 <= chosen.prepared.scale / best <= 1.33
-    assert pairs(chosen) >= 0.7 * sweep[best]
+    assert pairs(chosen) >= 0.85 * sweep[best]  # shipped weights: 0.95 of 172 (scale 0.90 x)
 
 
 def test_real_non_table_pages_give_few_detections(detector):
     pages = sorted((REAL / "nontable").glob("*.jpg"))
     assert len(pages) == 12
     found = sum(len(detect(load_page(page), detector).digits) for page in pages)
-    assert found <= 200  # shipped weights: 138
+    # shipped weights: 138 (3, 14, 15, 0, 3, 48, 20, 16, 16, 3, 0, 0 in file order)
+    assert found <= 180

@@ -15,7 +15,7 @@ from digit_detector.geometry import (
     image_digit_height,
     neighbour_distances,
 )
-from digit_detector.model import DetectorConfig, DigitDetector
+from digit_detector.model import DetectorConfig, DigitDetector, LayerSpec
 from digit_detector.targets import RING_WEIGHT, blob_maps, box_mask
 from digit_detector.training import (
     CROP,
@@ -30,11 +30,13 @@ from digit_detector.training import (
     apply_output_gain,
     augment,
     calibrated_loss,
+    checkpoint_path,
     decoys,
     hard_windows,
     masked_mse,
     page_targets,
     train_detector,
+    train_to_file,
 )
 
 
@@ -138,17 +140,19 @@ def test_short_training_run_learns_geometry_and_writes_loadable_weights(tmp_path
     assert loaded.config == detector.config
 
 
+def interrupt_after(last):
+    """A progress callback that interrupts the run (as Ctrl-C) after epoch ``last``."""
+    def progress(epoch, total, message):
+        if epoch == last:
+            raise KeyboardInterrupt
+    return progress
+
+
 def test_an_interrupted_run_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
     boxes, negatives = small_training_set(tmp_path)
     settings = {"epochs": 2 * MINING_EVERY + 1, "steps_per_epoch": 2, "batch_size": 8}
     whole, whole_summary = train_detector(boxes, negatives, **settings)
     checkpoint = tmp_path / "run.checkpoint"
-
-    def interrupt_after(last):
-        def progress(epoch, total, message):
-            if epoch == last:
-                raise KeyboardInterrupt
-        return progress
 
     # stopped after the epoch that follows the first search for hard windows; the resumed run
     # trains on that pool and then searches (numpy generator) and trains once more
@@ -182,6 +186,76 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
     checkpoint.write_bytes(b"\x80\x04 not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable training checkpoint"):
         train_detector(boxes, negatives, checkpoint=checkpoint, **settings)
+
+
+def test_train_to_file_resumes_writes_the_weights_and_removes_its_checkpoint(tmp_path):
+    boxes, negatives = small_training_set(tmp_path)
+    settings = {"epochs": 2, "steps_per_epoch": 2, "batch_size": 8}
+    whole, _ = train_detector(boxes, negatives, **settings)
+    output = tmp_path / "out" / "detector.safetensors"
+    checkpoint = checkpoint_path(output)
+    assert checkpoint == tmp_path / "out" / "detector.safetensors.checkpoint"
+    with pytest.raises(KeyboardInterrupt):
+        train_to_file(boxes, negatives, output, progress=interrupt_after(1), **settings)
+    assert checkpoint.is_file() and not output.exists()
+    notices = []
+    detector, summary = train_to_file(boxes, negatives, output, notice=notices.append,
+                                      **settings)
+    assert summary.resumed_after_epoch == 1 and summary.epochs_run == 2
+    assert len(notices) == 1 and str(checkpoint) in notices[0] and "resuming" in notices[0]
+    assert not checkpoint.exists()
+    saved = load_detector(output)
+    assert saved.config == whole.config
+    for (name, expected), actual in zip(whole.state_dict().items(),
+                                        saved.state_dict().values(), strict=True):
+        assert torch.equal(expected, actual), name
+    train_to_file(boxes, negatives, output, notice=notices.append, **settings)
+    assert len(notices) == 1  # a fresh run has nothing to resume
+
+
+def _largest_relative_difference(a: DigitDetector, b: DigitDetector) -> float:
+    """Largest difference between two detectors' weights, relative to the layer's largest."""
+    return max(float((x - y).abs().max() / y.abs().max())
+               for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path):
+    boxes, negatives = small_training_set(tmp_path)
+    init = load_detector()
+    settings = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 8, "learning_rate": 1e-6}
+    other_architecture = DetectorConfig(layers=(LayerSpec(4, 3),))
+    tuned, tuned_summary = train_detector(boxes, negatives, init=init,
+                                          config=other_architecture, **settings)
+    scratch, scratch_summary = train_detector(boxes, negatives, **settings)
+    assert tuned.config.layers == init.config.layers  # the init's architecture wins
+    # the init's working geometry is kept, not measured on the new images
+    assert (tuned.config.digit_height_px, tuned.config.digit_pitch_px,
+            tuned.config.glyph_to_digit_height) == (
+        init.config.digit_height_px, init.config.digit_pitch_px,
+        init.config.glyph_to_digit_height)
+    assert scratch.config.digit_pitch_px != init.config.digit_pitch_px
+    assert tuned.config.training_data_hash == scratch.config.training_data_hash
+    for detector, summary in ((tuned, tuned_summary), (scratch, scratch_summary)):
+        apply_output_gain(detector, 1 / summary.output_gain)  # the kept weights carry a gain
+    assert _largest_relative_difference(tuned, init) < 1e-4
+    assert _largest_relative_difference(scratch, init) > 0.5
+
+
+def test_a_fine_tuning_checkpoint_is_refused_by_a_run_from_other_weights(tmp_path):
+    boxes, negatives = small_training_set(tmp_path)
+    init = load_detector()
+    other = load_detector()
+    apply_output_gain(other, 1.5)
+    settings = {"epochs": 2, "steps_per_epoch": 2, "batch_size": 8}
+    checkpoint = tmp_path / "tune.checkpoint"
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(boxes, negatives, init=init, checkpoint=checkpoint,
+                       progress=interrupt_after(1), **settings)
+    for start in (other, None):
+        with pytest.raises(CheckpointError, match="starting weights"):
+            train_detector(boxes, negatives, init=start, checkpoint=checkpoint, **settings)
+    _, summary = train_detector(boxes, negatives, init=init, checkpoint=checkpoint, **settings)
+    assert summary.resumed_after_epoch == 1 and summary.epochs_run == 2
 
 
 def test_page_targets_equal_blob_maps_of_the_whole_image():

@@ -18,6 +18,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
+from real_crops import REAL_PAGE, write_real_crops
 from torch import nn
 
 from corpus_tools.ingest import file_sha256
@@ -43,8 +44,6 @@ from sphaera_tables.pixel_explanation import detector_composite, pixel_explanati
 from sphaera_tables.scoring import CorpusStatistics, ScoreModel, page_maps
 from sphaera_tables.similarity import SimilarityOptions, run_similarity
 
-REAL_PAGE = (Path(__file__).parents[2] / "shared" / "data" / "real" / "tables"
-             / "1921_pifferi_sfera_1604_p368.jpg")
 NO_EXPLANATIONS = SimilarityOptions(min_score=0.0, explain=False, report=False, networks=False)
 EXPLAINED = SimilarityOptions(min_score=0.0, top_k=2, report=False, networks=False)
 
@@ -52,12 +51,7 @@ EXPLAINED = SimilarityOptions(min_score=0.0, top_k=2, report=False, networks=Fal
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     """Three crops of one real table page (different numbers on each)."""
-    folder = tmp_path_factory.mktemp("escaped") / "corpus"
-    folder.mkdir()
-    grey = np.asarray(Image.open(REAL_PAGE).convert("L"))
-    for k, top in enumerate((300, 560, 820)):
-        Image.fromarray(grey[top: top + 240, 200:520]).save(folder / f"crop{k}.png")
-    return folder
+    return write_real_crops(tmp_path_factory.mktemp("escaped") / "corpus")
 
 
 @pytest.fixture(scope="module")

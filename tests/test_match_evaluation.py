@@ -75,16 +75,24 @@ def test_perfect_analyses_count_the_true_bigrams_and_find_the_copies(synthetic_c
     scores = {model: evaluate_model(analyses, ids, digits, contents, types,
                                     ScoreModel(model=model), top_k=5, min_score=0.1,
                                     digits="perfect") for model in MODELS}
+    # measured (2026-12-07): both models find every edition first (4 queries, mAP 1.0, P@1
+    # 1.0, every listed true match 5 of 5); numbers faithfulness 0.79, row consistency 0.79,
+    # positive/score 1.0, variants 1.0 / 1.0; bigram faithfulness 0.39, positive/score 4.1.
+    # With perfect digits no detector is involved: only a change of the scoring, the search,
+    # the explanation or the synthetic corpus moves these.
     for model in MODELS:
-        assert scores[model].retrieval.queries >= 2
-        assert scores[model].retrieval.mean_average_precision > 0.8
+        assert scores[model].retrieval.queries == 4
+        assert scores[model].retrieval.mean_average_precision == pytest.approx(1.0)
+        assert scores[model].retrieval.precision_at_1 == pytest.approx(1.0)
+        assert scores[model].listed.mean_average_precision == pytest.approx(1.0)
     # cells join cells: most relevance links the same cell, nothing cancels, and the
-    # misprints between the copies are found
+    # misprints between the copies are found (and nothing else is called one)
     numbers, bigram = scores["numbers"], scores["bigram"]
-    assert numbers.faithfulness > 0.7 and numbers.faithfulness > 1.5 * bigram.faithfulness
+    assert numbers.faithfulness > 0.72 and numbers.faithfulness > 1.5 * bigram.faithfulness
     assert numbers.row_consistency >= numbers.faithfulness
     assert numbers.median_positive_ratio == pytest.approx(1.0)
-    assert bigram.median_positive_ratio > 2
+    assert bigram.median_positive_ratio > 3
+    assert (numbers.variant_precision, numbers.variant_recall) == (1.0, 1.0)
 
 
 def test_evaluate_matches_scores_the_run_and_its_perfect_digit_reference(synthetic_corpus,
@@ -106,3 +114,35 @@ def test_evaluate_matches_scores_the_run_and_its_perfect_digit_reference(synthet
     assert numbers["listed"]["mean_average_precision"] == pytest.approx(
         scores["as_written"]["mean_average_precision"], abs=1e-9)
     assert numbers["faithfulness"] > evaluated["bigram", "detector"]["faithfulness"]
+
+    with_baseline = CliRunner().invoke(main, ["evaluate", "matches", str(out), "--truth",
+                                              str(synthetic_corpus / "truth"), "--json",
+                                              "--quiet"])
+    assert with_baseline.exit_code == 0, with_baseline.output
+    baseline = json.loads(with_baseline.output)["baseline"]
+    expected = _pixel_baseline(out, synthetic_corpus)
+    assert baseline["queries"] == expected.queries == numbers["retrieval"]["queries"]
+    assert baseline["mean_average_precision"] == pytest.approx(
+        expected.mean_average_precision, abs=1e-12)
+    assert baseline["precision_at_1"] == pytest.approx(expected.precision_at_1, abs=1e-12)
+    # the generic baseline finds fewer editions than reading the numbers does
+    assert baseline["mean_average_precision"] < numbers["retrieval"]["mean_average_precision"]
+
+
+def _pixel_baseline(out, corpus):
+    """The documented baseline written out: each page's ink (255 - grey) shrunk to 32 x 32 px
+    by area averaging, centred, scaled to unit length, ranked by cosine."""
+    import cv2
+
+    from digit_detector.page import load_page
+
+    ids = pd.read_csv(out / "pages.csv").query("status == 'ok'").page_id.tolist()
+    vectors = []
+    for page_id in ids:
+        ink = 255.0 - cv2.resize(load_page(corpus / page_id), (32, 32),
+                                 interpolation=cv2.INTER_AREA)
+        vector = ink.ravel() - ink.mean()
+        vectors.append(vector / np.linalg.norm(vector))
+    vectors = np.asarray(vectors)
+    contents, types = page_contents(corpus / "truth")
+    return retrieval_scores(vectors @ vectors.T, ids, contents, types)

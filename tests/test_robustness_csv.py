@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from annotations import load_annotations, validate
+from annotations import load_annotations, read_box_csv, validate
 from corpus_tools.metadata import read_metadata
 
 FUZZ = settings(max_examples=400, deadline=None,
@@ -73,14 +73,37 @@ def _assert_problem_names_file_and_line(problem, path: Path, last_line: int) -> 
     assert "\n" not in problem.reason
 
 
+def _assert_whole_file_error(error, path: Path, data: bytes, usable_headers,
+                             *missing_columns: str) -> None:
+    """A ``ValueError`` for the whole file is one line naming it, and only for what makes the
+    whole file unusable: no text (binary: a NUL byte, or a UTF-16 mark that does not decode),
+    no header row, or a header without the needed columns. A row the reader cannot take is a
+    problem of that row, never of the file."""
+    message = str(error)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    reason = message.removeprefix(f"{path}: ")
+    with_usable_header = data.startswith(tuple(h.encode() for h in usable_headers))
+    if reason.startswith("cannot read as CSV (binary data"):
+        assert b"\x00" in data or data.startswith((b"\xff\xfe", b"\xfe\xff")), data
+    elif reason == "empty file, expected a header row":
+        assert not with_usable_header
+        utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+        text = data.decode("utf-16" if utf16 else "utf-8-sig", errors="replace")
+        assert text[:1] in ("", "\n", "\r"), data  # the first line is blank
+    else:
+        assert reason.startswith(missing_columns), reason
+        assert not with_usable_header, data
+
+
 @FUZZ
 @given(data=_random_csv(METADATA_HEADERS))
 def test_metadata_reader_never_crashes(folder, data):
     path = _new_file(folder, data)
     try:
         frame, problems = read_metadata(path)
-    except ValueError as error:  # the whole file is unusable: one line naming it
-        assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
+    except ValueError as error:  # the whole file is unusable: one line naming it, and why
+        _assert_whole_file_error(error, path, data, METADATA_HEADERS[:-1],
+                                 "no page_id or book_id column")
         return
     last_line = max(1, data.count(b"\n") + data.count(b"\r") + 1)
     for problem in problems:
@@ -99,7 +122,8 @@ def test_annotation_readers_never_crash(folder, data):
     try:
         loaded = load_annotations(path)
     except ValueError as error:
-        assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
+        _assert_whole_file_error(error, path, data, ANNOTATION_HEADERS[:-1],
+                                 "no image column", "no label column", "no box columns")
         assert len(problems) == 1 and problems[0].line is None
         return
     assert [str(p) for p in loaded.problems] == [str(p) for p in problems]
@@ -134,6 +158,28 @@ def test_metadata_rejections_name_their_line(folder, kinds, titles, years):
     assert [p.line for p in problems] == [starts[i] for i in bad_rows]
     assert frame["page_id"].tolist() == list(good)
     assert frame["title"].tolist() == list(good.values())
+
+
+def test_a_row_the_csv_reader_cannot_take_is_named_by_its_line_and_the_rest_is_kept(tmp_path):
+    """A cell beyond the csv module's size limit (131,072 characters: a pasted blob, a quote
+    left open across the rest of a large file) loses its own row, not the file."""
+    blob = "x" * 200_000
+    path = tmp_path / "metadata.csv"
+    path.write_text("page_id,title,year\n"
+                    "a_p1.jpg,Sphaera,1550\n"
+                    f'b_p2.jpg,"{blob}",1551\n'            # line 3: one cell too large
+                    "c_p3.jpg,Theoricae,15x1\n"            # line 4: kept without a year
+                    f'd_p4.jpg,"{blob[:60_000]}\n{blob[:60_000]}",1552\n'  # lines 5-6: fits
+                    "e_p5.jpg,Tabulae,1553\n", encoding="utf-8")
+    frame, problems = read_metadata(path)
+    assert frame["page_id"].tolist() == ["a_p1.jpg", "c_p3.jpg", "d_p4.jpg", "e_p5.jpg"]
+    assert frame["line"].tolist() == [2, 4, 5, 7]
+    assert frame["year"].tolist()[:1] + frame["year"].tolist()[2:] == [1550, 1552, 1553]
+    assert [(p.line, p.reason.split(" (")[0]) for p in problems] == [
+        (3, "cannot read the row as CSV"), (4, "year '15x1' is not a year; the row is kept "
+                                               "without a year")]
+    assert "field larger than field limit" in problems[0].reason
+    assert str(problems[0]).startswith(f"{path}:3: ")
 
 
 ANNOTATION_ROWS = {
@@ -227,3 +273,14 @@ def _number(cell: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_an_annotation_row_the_csv_reader_cannot_take_is_named_and_the_rest_kept(tmp_path):
+    path = tmp_path / "boxes.csv"
+    path.write_text('page_id,xywh,number\np.png,"10,5,30,20",12\n'
+                    f'p.png,"{"9" * 200_000}",3\n'        # line 3: a cell too large
+                    'q.png,"0,0,10,60",7\n', encoding="utf-8")
+    boxes, _, problems = read_box_csv(path)
+    assert sorted(boxes["line"].unique().tolist()) == [2, 4]
+    assert [(p.line, p.reason.split(" (")[0]) for p in problems] == [
+        (3, "cannot read the row as CSV")]

@@ -15,26 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from real_crops import write_real_crops
 
 from corpus_tools.storage import FolderLocked, folder_lock
 from sphaera_tables.cli import main
 from sphaera_tables.page_task import load_analysis
 from sphaera_tables.similarity import SimilarityOptions, run_similarity
 
-SHARED = Path(__file__).parents[2] / "shared"
-REAL_PAGE = SHARED / "data" / "real" / "tables" / "1921_pifferi_sfera_1604_p368.jpg"
 FAST = SimilarityOptions(min_score=0.0, explain=False, report=False, networks=False)
 OUTPUTS = ("features.npy", "matches.csv", "pages.csv")
-
-
-def _small_corpus(folder: Path) -> Path:
-    """Three crops of the real 1604 table page (different numbers on each)."""
-    folder.mkdir(parents=True)
-    grey = np.asarray(Image.open(REAL_PAGE).convert("L"))
-    for k, top in enumerate((300, 560, 820)):
-        Image.fromarray(grey[top: top + 240, 200:520]).save(folder / f"crop{k}.png")
-    return folder
 
 
 def _assert_same_outputs(out: Path, reference: Path) -> None:
@@ -47,7 +36,7 @@ def _cache_files(out: Path) -> list[Path]:
 
 
 def test_second_run_into_a_held_folder_is_refused(tmp_path):
-    corpus = _small_corpus(tmp_path / "corpus")
+    corpus = write_real_crops(tmp_path / "corpus")
     out = tmp_path / "out"
     with folder_lock(out):
         with pytest.raises(FolderLocked, match=f"in use by process {os.getpid()}"):
@@ -60,7 +49,7 @@ def test_second_run_into_a_held_folder_is_refused(tmp_path):
 
 
 def test_a_crash_while_writing_a_page_leaves_nothing_taken_as_done(tmp_path, monkeypatch):
-    corpus = _small_corpus(tmp_path / "corpus")
+    corpus = write_real_crops(tmp_path / "corpus")
     reference = tmp_path / "reference"
     run_similarity(corpus, reference, FAST)
     out = tmp_path / "out"
@@ -88,7 +77,7 @@ def test_a_crash_while_writing_a_page_leaves_nothing_taken_as_done(tmp_path, mon
 
 
 def test_a_damaged_cache_file_is_redone_not_trusted(tmp_path):
-    corpus = _small_corpus(tmp_path / "corpus")
+    corpus = write_real_crops(tmp_path / "corpus")
     out = tmp_path / "out"
     run_similarity(corpus, out, FAST)
     reference = tmp_path / "reference"
@@ -146,7 +135,7 @@ def test_kill_9_mid_run_then_rerun_resumes_and_equals_an_uninterrupted_run(tmp_p
 
 
 def test_page_task_never_reads_a_leftover_temporary_file(tmp_path):
-    corpus = _small_corpus(tmp_path / "corpus")
+    corpus = write_real_crops(tmp_path / "corpus")
     out = tmp_path / "out"
     run_similarity(corpus, out, FAST)
     first = _cache_files(out)[0]

@@ -205,8 +205,9 @@ def test_sparse_search_scores_rare_columns_shared_by_a_few_pages(block_rows):
 
 def test_progress_reports_the_rows_done_and_an_empty_result_keeps_its_types():
     done = []
-    top_k_matches(np.eye(10), k=2, block_rows=4, progress=done.append)
-    assert done == [4, 8, 10]
+    top_k_matches(np.eye(10), k=2, block_rows=4,
+                  progress=lambda rows, total, message: done.append((rows, total, message)))
+    assert done == [(rows, 10, "Searching") for rows in (0, 4, 8, 10)]
     empty = top_k_matches(np.ones((1, 4)), k=3)
     assert empty.empty
     assert empty.dtypes.to_dict() == {"a": np.int64, "b": np.int64, "score": np.float64,

@@ -265,3 +265,22 @@ def test_bad_arguments_and_folders(tmp_path):
     blocker.write_text("")
     with pytest.raises(OSError):
         generate_corpus(blocker / "corpus", pages=1)
+
+
+def test_lining_typefaces_set_figures_as_tall_as_capitals():
+    """``-lining`` typefaces print lining figures (cap height), the others old-style figures
+    (a 0 of x-height), from the same font files."""
+    from corpus_tools.synth.typefaces import digit_height_em, load_font
+
+    def height(font, text):
+        box = font.getbbox(text, anchor="ls", features=font.features)
+        return (box[3] - box[1]) / 200
+
+    for name in ("spectral", "cormorant-garamond-italic", "eb-garamond"):
+        old_style, lining = load_font(name, 200), load_font(f"{name}-lining", 200)
+        cap_height = height(old_style, "H")
+        assert digit_height_em(f"{name}-lining") == pytest.approx(cap_height, rel=0.06)
+        assert height(lining, "0") == pytest.approx(cap_height, rel=0.06)
+        assert height(old_style, "0") < 0.9 * cap_height
+    assert {"-lining" in name for name in TRAIN_TYPEFACES} == {True, False}
+    assert {"-lining" in name for name in HELDOUT_TYPEFACES} == {True, False}

@@ -13,10 +13,9 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from real_crops import write_real_crops
 
 import corpus_tools.networks.exports as exports
 import corpus_tools.storage as storage
@@ -26,21 +25,9 @@ from corpus_tools.storage import FolderLocked, folder_lock
 from digit_detector.weights import load_detector, save_detector
 from sphaera_tables.similarity import SimilarityOptions, run_similarity
 
-SHARED = Path(__file__).parents[2] / "shared"
-REAL_PAGE = SHARED / "data" / "real" / "tables" / "1921_pifferi_sfera_1604_p368.jpg"
-TOPS = (300, 560, 820, 1080)
 OPTIONS = SimilarityOptions(min_score=0.0, top_k=2, links=20, workers=1)
 NOT_COMPARED = {"cache", ".tables.lock"}
 """The page cache keeps every analysis made (keyed by content); the lock is the run's."""
-
-
-def _crop_corpus(folder: Path, count: int) -> Path:
-    """``count`` crops of the real 1604 table page (different numbers on each)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    grey = np.asarray(Image.open(REAL_PAGE).convert("L"))
-    for k, top in enumerate(TOPS[:count]):
-        Image.fromarray(grey[top: top + 240, 200:520]).save(folder / f"crop{k}.png")
-    return folder
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
@@ -73,7 +60,7 @@ def _other_detector(path: Path) -> str:
 
 
 def test_other_links_then_rerun_equals_a_fresh_run(tmp_path):
-    corpus = _crop_corpus(tmp_path / "corpus", 3)
+    corpus = write_real_crops(tmp_path / "corpus", 3)
     out = tmp_path / "out"
     run_similarity(corpus, out, OPTIONS)
     rerun = dataclasses.replace(OPTIONS, links=3)
@@ -83,17 +70,17 @@ def test_other_links_then_rerun_equals_a_fresh_run(tmp_path):
 
 
 def test_pages_added_then_rerun_equals_a_fresh_run(tmp_path):
-    corpus = _crop_corpus(tmp_path / "corpus", 3)
+    corpus = write_real_crops(tmp_path / "corpus", 3)
     out = tmp_path / "out"
     run_similarity(corpus, out, OPTIONS)
-    _crop_corpus(corpus, 4)
+    write_real_crops(corpus, 4)
     summary = run_similarity(corpus, out, OPTIONS)
     assert summary.pages_reused == 3
     _assert_same_as_fresh(corpus, out, OPTIONS, tmp_path / "fresh")
 
 
 def test_other_detector_then_rerun_equals_a_fresh_run(tmp_path):
-    corpus = _crop_corpus(tmp_path / "corpus", 3)
+    corpus = write_real_crops(tmp_path / "corpus", 3)
     out = tmp_path / "out"
     run_similarity(corpus, out, OPTIONS)
     rerun = dataclasses.replace(OPTIONS, detector_file=_other_detector(tmp_path / "d.safetensors"))
@@ -102,7 +89,7 @@ def test_other_detector_then_rerun_equals_a_fresh_run(tmp_path):
 
 
 def test_an_explanation_records_what_made_it(tmp_path):
-    corpus = _crop_corpus(tmp_path / "corpus", 3)
+    corpus = write_real_crops(tmp_path / "corpus", 3)
     out = tmp_path / "out"
     run_similarity(corpus, out, OPTIONS)
     records = [json.loads(path.read_text()) for path in (out / "explanations").glob("*.json")]
@@ -112,7 +99,7 @@ def test_an_explanation_records_what_made_it(tmp_path):
 
 @pytest.mark.parametrize("damage", ["empty", "truncated"])
 def test_damaged_pictures_and_explanations_are_redone_not_fatal(tmp_path, damage):
-    corpus = _crop_corpus(tmp_path / "corpus", 3)
+    corpus = write_real_crops(tmp_path / "corpus", 3)
     out = tmp_path / "out"
     run_similarity(corpus, out, OPTIONS)
     expected = _outputs(out)

@@ -12,20 +12,18 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw
 
-from corpus_tools.synth.typefaces import FEATURES
-
 
 @lru_cache(maxsize=65536)
 def advance(font, text: str) -> float:
     """Advance width of ``text`` in pixels (cached: tables repeat the same figures)."""
-    return font.getlength(text, features=list(FEATURES))
+    return font.getlength(text, features=font.features)
 
 
 @lru_cache(maxsize=4096)
 def glyph_bitmap(font, glyph: str) -> tuple[Image.Image, tuple[int, int]]:
     """The ink of ``glyph`` (a mask cropped to its ink) and the mask's offset from the baseline
     origin (anchor ``ls``); cached, since tables print the same figures over and over."""
-    mask, (dx, dy) = font.getmask2(glyph, anchor="ls", features=list(FEATURES))
+    mask, (dx, dy) = font.getmask2(glyph, anchor="ls", features=font.features)
     pixels = np.asarray(mask, dtype=np.uint8).reshape(mask.size[1], mask.size[0])
     image = Image.fromarray(pixels)
     x0, y0, _, _ = bbox = image.getbbox() or (0, 0, 0, 0)
@@ -93,7 +91,7 @@ class Canvas:
     def words(self, x: float, baseline: float, text: str, font) -> float:
         """Set ``text`` (no digits expected) with its left end at ``x``; return its width."""
         self.draw.text((x, baseline), text, font=font, fill=255, anchor="ls",
-                       features=list(FEATURES))
+                       features=font.features)
         return advance(font, text)
 
     def number(self, x: float, baseline: float, text: str, figures: Figures, rng=None,

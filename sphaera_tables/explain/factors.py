@@ -298,6 +298,26 @@ def _batched_input(forward, selected, multiply_input):
     output = output.reshape(len(selected), -1)
     seeds = torch.zeros_like(output)
     seeds[torch.arange(len(selected)), torch.as_tensor(selected)] = 1
+    return _seeded_pass(leaf, output, references, biases, seeds, multiply_input)
+
+
+def seeded_relevance(model: nn.Module, x: torch.Tensor, seeds: torch.Tensor,
+                     composite: Composite | None = None, *,
+                     select: Selector = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """LRP of ``<model(x)[b], seeds[b]>`` on ``x[b]`` for every input ``b`` of a batch.
+
+    ``x`` (B, ...) holds B independent inputs (e.g. crops of a page) and ``seeds`` the
+    relevance put on each one's output (shape of ``model(x)``): one forward and one backward
+    pass for the whole batch. The model is checked as in :func:`lrp_factors`. Returns
+    ``(relevance, bias)``: relevance (B, *x.shape[1:]) and the relevance absorbed by biases (B,).
+    """
+    forward = _Forward(model, composite or Composite(), x.detach(), select)
+    return _seeded_pass(forward.leaf, forward.output, forward.references, forward.biases,
+                        seeds.to(forward.output.dtype), True)
+
+
+def _seeded_pass(leaf, output, references, biases, seeds, multiply_input):
+    """One backward pass of a batch seeded with ``seeds``: ``_relevance`` per sample."""
     inputs = [leaf, *references, *biases] if multiply_input else [leaf]
     gradients = torch.autograd.grad(output, inputs, seeds, allow_unused=True)
     gradients = [_zeros_if_none(g, t) for g, t in zip(gradients, inputs, strict=True)]

@@ -1,0 +1,60 @@
+"""The page step as committed (``git show REV:...``), importable beside today's code.
+
+The benches and the detection check compare today's page step with the committed one in the
+same process: :func:`snapshot_modules` reads the committed ``digit_detector/prepare.py``,
+``digit_detector/inference.py`` and ``sphaera_tables/page_analysis.py``, rewires their imports
+of each other to the snapshot copies and imports them under private names. Everything else
+(the model, the bigram head, pooling) is today's, shared by both.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAPSHOT_FILES = {
+    "prepare": "digit_detector/prepare.py",
+    "inference": "digit_detector/inference.py",
+    "page_analysis": "sphaera_tables/page_analysis.py",
+}
+"""Snapshot name -> committed file, in import order (each may import the ones before it)."""
+
+
+def snapshot_modules(rev: str = "HEAD") -> SimpleNamespace:
+    """The committed ``prepare``, ``inference`` and ``page_analysis`` modules of ``rev``, as
+    attributes of the returned namespace (imported as ``_snapshot_<name>``)."""
+    modules = {}
+    folder = Path(tempfile.mkdtemp(prefix="page_step_snapshot_"))
+    for name, path in SNAPSHOT_FILES.items():
+        source = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout
+        for earlier in modules:
+            package = "sphaera_tables" if earlier == "page_analysis" else "digit_detector"
+            source = source.replace(f"from {package}.{earlier} import",
+                                    f"from _snapshot_{earlier} import")
+        modules[name] = _import_file(folder / f"_snapshot_{name}.py", source)
+    return SimpleNamespace(**modules)
+
+
+def _import_file(path: Path, source: str) -> ModuleType:
+    """Write ``source`` to ``path`` and import it under the file's stem (kept in
+    ``sys.modules``, so that later snapshot modules can import it)."""
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def current_modules() -> SimpleNamespace:
+    """Today's modules, in the same shape as :func:`snapshot_modules`."""
+    from digit_detector import inference, prepare
+    from sphaera_tables import page_analysis
+
+    return SimpleNamespace(prepare=prepare, inference=inference, page_analysis=page_analysis)

@@ -27,7 +27,7 @@ def make_patches_command(out_dir, seed, per_digit, negatives):
 
     try:
         csv_path = make_patches(out_dir, seed=seed, per_digit=per_digit, negatives=negatives)
-    except ValueError as error:
+    except (ValueError, ImportError) as error:  # ImportError: the synth extra's fonts missing
         raise click.ClickException(str(error)) from error
     except OSError as error:
         raise click.ClickException(f"{out_dir}: cannot write ({error.strerror or error})") \

@@ -36,7 +36,7 @@ def synth_command(out_dir, pages, seed, metadata_csv, typefaces, dpi_range, quie
         generate_corpus(out_dir, pages=pages, seed=seed, metadata_csv=metadata_csv,
                         typefaces=typefaces, dpi_range=tuple(dpi_range),
                         progress=not quiet and sys.stdout.isatty())
-    except ValueError as error:
+    except (ValueError, ImportError) as error:  # ImportError: the synth extra's fonts missing
         raise click.ClickException(str(error)) from error
     except OSError as error:
         raise click.ClickException(

@@ -234,7 +234,7 @@ def demo(folder, pages, quiet):
             scores = evaluate_matches(results, corpus / "truth", baseline=True,
                                       load_analysis=cached_analysis_loader(results),
                                       progress=progress)
-    except (FolderLocked, OSError, ValueError) as error:
+    except (FolderLocked, OSError, ValueError, ImportError) as error:  # ImportError: no fonts
         raise click.ClickException(str(error)) from None
     _print_summary(summary, as_json=False)
     _print_evaluation(scores)

@@ -95,6 +95,7 @@ def test_perfect_analyses_count_the_true_bigrams_and_find_the_copies(synthetic_c
     assert (numbers.variant_precision, numbers.variant_recall) == (1.0, 1.0)
 
 
+@pytest.mark.slow  # 35 s; its parts have fast tests in test_evaluation_units
 def test_evaluate_matches_scores_the_run_and_its_perfect_digit_reference(synthetic_corpus,
                                                                          tmp_path):
     out = tmp_path / "results"

@@ -54,8 +54,11 @@ WITHOUT_FONTS = textwrap.dedent("""
                               "pip install 'sphaera-tables[synth]'"), error
     else:
         raise AssertionError("load_font worked without fontpkg")
-    result = runner.invoke(main, ["synth", out + "/corpus", "--pages", "1"])
-    assert result.exit_code != 0 and "sphaera-tables[synth]" in str(result.exception)
+    for command in (["synth", out + "/corpus", "--pages", "1"], ["demo", out + "/demo"],
+                    ["make-patches", out + "/patches"]):
+        result = runner.invoke(main, command)  # a one-line error, no traceback
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), command
+        assert "pip install 'sphaera-tables[synth]'" in result.output, result.output
     print("ok")
 """)
 

@@ -59,6 +59,7 @@ def _other_detector(path: Path) -> str:
     return str(save_detector(detector, path))
 
 
+@pytest.mark.slow  # 18 s
 def test_other_links_then_rerun_equals_a_fresh_run(tmp_path):
     corpus = write_real_crops(tmp_path / "corpus", 3)
     out = tmp_path / "out"
@@ -69,6 +70,7 @@ def test_other_links_then_rerun_equals_a_fresh_run(tmp_path):
     _assert_same_as_fresh(corpus, out, rerun, tmp_path / "fresh")
 
 
+@pytest.mark.slow  # 20 s
 def test_pages_added_then_rerun_equals_a_fresh_run(tmp_path):
     corpus = write_real_crops(tmp_path / "corpus", 3)
     out = tmp_path / "out"
@@ -79,6 +81,7 @@ def test_pages_added_then_rerun_equals_a_fresh_run(tmp_path):
     _assert_same_as_fresh(corpus, out, OPTIONS, tmp_path / "fresh")
 
 
+@pytest.mark.slow  # 20 s; a fast check of the same promise: test_escaped_bugs
 def test_other_detector_then_rerun_equals_a_fresh_run(tmp_path):
     corpus = write_real_crops(tmp_path / "corpus", 3)
     out = tmp_path / "out"
@@ -97,6 +100,7 @@ def test_an_explanation_records_what_made_it(tmp_path):
     assert len({record["producer"] for record in records}) == len(records)
 
 
+@pytest.mark.slow  # 2 x 15 s
 @pytest.mark.parametrize("damage", ["empty", "truncated"])
 def test_damaged_pictures_and_explanations_are_redone_not_fatal(tmp_path, damage):
     corpus = write_real_crops(tmp_path / "corpus", 3)

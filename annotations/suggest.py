@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from digit_detector.inference import DEFAULT_THRESHOLD, detect
+from digit_detector.prepare import turn_coords
 
 FLOOR_SHARE = 0.5
 """Weakest peak considered, as a share of the detection threshold."""
@@ -107,8 +108,9 @@ def cut_window(grey: np.ndarray, row) -> Window:
     box = tuple(int(np.clip(round(float(value) - origin), 0, side)) for value, origin in
                 zip((row["x0"], row["y0"], row["x1"], row["y1"]), (left, top, left, top),
                     strict=True))
-    turns = (int(row["rotation"]) // 90) % 4
-    for _ in range(turns):  # as np.rot90: counter-clockwise
-        x0, y0, x1, y1 = box
-        box = (y0, side - x1, y1, side - x0)
-    return Window(np.ascontiguousarray(np.rot90(pixels, k=turns)), box)
+    rotation = int(row["rotation"])
+    # the box's edges are half a pixel off the pixel centres that turn_coords turns
+    xs, ys = turn_coords((side, side), rotation, np.array(box[0::2]) - 0.5,
+                         np.array(box[1::2]) - 0.5)
+    box = (int(xs.min() + 0.5), int(ys.min() + 0.5), int(xs.max() + 0.5), int(ys.max() + 0.5))
+    return Window(np.ascontiguousarray(np.rot90(pixels, k=rotation // 90)), box)

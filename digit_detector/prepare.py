@@ -3,7 +3,7 @@
 The working scale makes printed digits ``config.digit_height_px`` high. It is estimated from
 the median height of the page's glyph-like connected ink components (cheap, any resolution;
 within 20 % of the truth on most synthetic pages, within 0.7-1.4x on nearly all). The detector
-is trained to tolerate that error (``digit_detector.training.SCALE_JITTER``); page inference
+is trained to tolerate that error (``digit_detector.augmentation.SCALE_JITTER``); page inference
 (:func:`digit_detector.detect`) also tries a smaller scale, as the estimate errs mostly towards
 too large ones. The rotation (0, +90, -90 degrees) is the one whose inked crops show the
 most digit pairs one pitch apart; the detector is trained to stay silent on turned digits.

@@ -23,52 +23,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from digit_detector.augmentation import (
-    DECOY_SCALES,
-    SCALE_JITTER,
-    SHEAR,
-    WIDTH_JITTER,
-    augment,
-    decoys,
-)
+from digit_detector.augmentation import augment, decoys
 from digit_detector.checkpoint import run_fingerprint, weights_hash
 from digit_detector.model import DetectorConfig, DigitDetector
-from digit_detector.training_data import (
-    CROP,
-    GLYPH_TO_DIGIT_HEIGHT,
-    MAX_VALIDATION,
-    MAX_WINDOWS,
-    NEGATIVE_SCALES,
-    NEGATIVE_SHARE,
-    WINDOW,
-    Source,
-    TrainingData,
-    Windows,
-    prepare_training_data,
-    training_data_hash,
-)
-from digit_detector.training_loss import (
-    BLOB_WEIGHT,
-    HARD_PER_IMAGE,
-    apply_output_gain,
-    calibrated_loss,
-    hard_windows,
-    loss_weights,
-    masked_mse,
-    page_targets,
-)
-from digit_detector.training_state import HARD_POOL, WEIGHT_AVERAGE_DECAY, TrainingState
+from digit_detector.training_data import Source, Windows, prepare_training_data
+from digit_detector.training_loss import calibrated_loss, hard_windows
+from digit_detector.training_state import TrainingState
 from digit_detector.weights import save_detector
-
-__all__ = [
-    "BLOB_WEIGHT", "CROP", "DECOY_SCALES", "DECOY_SHARE", "GLYPH_TO_DIGIT_HEIGHT", "HARD_PER_IMAGE",
-    "HARD_POOL", "HARD_SHARE", "MAX_VALIDATION", "MAX_WINDOWS", "MINED_IMAGES", "MINING_EVERY",
-    "NEGATIVE_SCALES", "NEGATIVE_SHARE", "SCALE_JITTER", "SHEAR", "WEIGHT_AVERAGE_DECAY",
-    "WIDTH_JITTER", "WINDOW", "Source", "TrainingData", "TrainingState", "TrainingSummary",
-    "Windows", "apply_output_gain", "augment", "calibrated_loss", "checkpoint_path", "decoys",
-    "hard_windows", "loss_weights", "masked_mse", "page_targets", "prepare_training_data",
-    "train_detector", "train_to_file", "training_data_hash", "weights_hash",
-]
 
 DECOY_SHARE = 0.25
 """Share of every batch that shows labelled windows at a clearly wrong scale (DECOY_SCALES)

@@ -8,6 +8,7 @@ from PIL import Image
 from test_detector_fixtures import render_table, render_text
 
 from digit_detector import load_detector, save_detector
+from digit_detector.augmentation import SCALE_JITTER, SHEAR, WIDTH_JITTER, augment, decoys
 from digit_detector.checkpoint import CheckpointError
 from digit_detector.geometry import (
     check_boxes,
@@ -17,26 +18,15 @@ from digit_detector.geometry import (
 )
 from digit_detector.model import DetectorConfig, DigitDetector, LayerSpec
 from digit_detector.targets import RING_WEIGHT, blob_maps, box_mask
-from digit_detector.training import (
-    CROP,
+from digit_detector.training import MINING_EVERY, checkpoint_path, train_detector, train_to_file
+from digit_detector.training_data import CROP, WINDOW, Source, Windows
+from digit_detector.training_loss import (
     HARD_PER_IMAGE,
-    MINING_EVERY,
-    SCALE_JITTER,
-    SHEAR,
-    WIDTH_JITTER,
-    WINDOW,
-    Source,
-    Windows,
     apply_output_gain,
-    augment,
     calibrated_loss,
-    checkpoint_path,
-    decoys,
     hard_windows,
     masked_mse,
     page_targets,
-    train_detector,
-    train_to_file,
 )
 
 

@@ -121,8 +121,9 @@ def _row_variants(row_a, row_b, cells_a, cells_b, texts_a, texts_b, partner):
     number at the same distance from an anchor, read differently with as many digits.
 
     The nearest anchor on each side of the number proposes a place in B; a place outside B's
-    row or on an anchor is dropped, and of two places the nearer anchor's wins (the left on a
-    tie). Two anchors are needed where editions set the column groups in another order: the
+    row or on an anchor is dropped, and of two places the nearer anchor's wins; two as near
+    that disagree give none (chosen on the development corpus: variant precision 0.587 ->
+    0.604 with the detector's digits, recall unchanged). Two anchors are needed where editions set the column groups in another order: the
     group of "8 43" after "18 35" in A and before it in B is placed by its own "43", not by
     the "35" of the group before. ``cells_a``, ``cells_b``: the rows' numbers left to right;
     ``partner``: anchor of A -> its number of B."""
@@ -142,8 +143,9 @@ def _row_variants(row_a, row_b, cells_a, cells_b, texts_a, texts_b, partner):
                   for side, sides in enumerate((left, right)) for t in sides]
         places = sorted((distance, side, q) for distance, side, q in places
                         if 0 <= q < len(cells_b) and q not in anchored_b)
-        if not places:
-            continue
+        if not places or (len(places) == 2 and places[0][0] == places[1][0]
+                          and places[0][2] != places[1][2]):
+            continue  # none, or two anchors as near that disagree: groups reordered, unknown
         j = cells_b[places[0][2]]
         text_a, text_b = texts_a[i], texts_b[j]
         if text_a != text_b and len(text_a) == len(text_b):

@@ -124,6 +124,16 @@ def test_collation_aligns_rows_and_finds_the_variant():
     assert variants.row_a.tolist() == [0, 0, 1]
 
 
+def test_collation_sets_nothing_against_a_number_two_equally_near_anchors_place_apart():
+    """Row 0: the anchors 6 and 9 beside 40 both place it at B's 44. Row 1: 5 places 40 at
+    B's 41, 8 places it at 42 (B prints one more cell): which one answers it is unknown."""
+    a = table_page([["6", "40", "9"], ["5", "40", "8"]])
+    b = table_page([["6", "44", "9"], ["5", "41", "42", "8"]])
+    collation = collate(_same_text_relevance(a, b), a.numbers, b.numbers)
+    assert collation.rows[["row_a", "row_b"]].values.tolist() == [[0, 0], [1, 1]]
+    assert collation.variants[["text_a", "text_b", "row_a"]].values.tolist() == [["40", "44", 0]]
+
+
 def test_collation_takes_a_one_anchor_row_only_beside_a_row_at_the_same_offset():
     """A two-column row whose argument is misprinted keeps one anchor, its value: aligned
     between rows aligned at the same offset; one shared number elsewhere is chance."""

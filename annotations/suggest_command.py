@@ -71,13 +71,13 @@ def suggest_labels_command(inputs, count, out, weights, threshold, quiet):
     if present:
         raise click.ClickException(f"{out} already holds {', '.join(present)}: give a new "
                                    "folder (labels made there would be overwritten)")
-    try:
-        detector = load_detector(weights)
-        pages = gather_pages(list(inputs), out)
-    except (WeightFileError, ValueError, OSError) as error:
-        raise click.ClickException(str(error)) from None
     candidates, unreadable = [], []
     with progress_bar(quiet) as progress:
+        try:
+            detector = load_detector(weights)
+            pages = gather_pages(list(inputs), out, progress=progress)
+        except (WeightFileError, ValueError, OSError) as error:
+            raise click.ClickException(str(error)) from None
         for index, source in tracked(enumerate(pages.sources), len(pages.sources), progress,
                                      "Reading pages"):
             try:

@@ -19,6 +19,7 @@ from bench_search import check_sampled_rows, peak_rss_mb
 from scipy import sparse
 
 from corpus_tools.storage import load_sparse
+from sphaera_tables.bigram import N_BIGRAMS
 from sphaera_tables.cells import N_CELL_FEATURES
 from sphaera_tables.scoring import DEFAULT_MIN_SCORES, feature_matrix
 from sphaera_tables.search import top_k_matches
@@ -28,7 +29,7 @@ COMMON = 0.1
 
 
 def grown_features(results: Path, n: int, seed: int = 0) -> sparse.csr_matrix:
-    """(n, 100 + 2^20) features grown from a run's (see the module docstring)."""
+    """(n, 100 + N_CELL_FEATURES) features grown from a run's (see the module docstring)."""
     cells = load_sparse(results / "cell_features.npz").tocsr()
     bigram = np.load(results / "features.npy")
     df = np.bincount(cells.indices, minlength=cells.shape[1])
@@ -39,7 +40,7 @@ def grown_features(results: Path, n: int, seed: int = 0) -> sparse.csr_matrix:
     rare = df[rows.indices] < COMMON * cells.shape[0]
     moved = rows.indices.astype(np.int64)
     moved[rare] = (moved[rare] * 1_000_003 + family[rare] * 7_919) % N_CELL_FEATURES
-    grown = sparse.csr_matrix((rows.data, moved, rows.indptr), shape=rows.shape)
+    grown = sparse.csr_matrix((rows.data, moved, rows.indptr), shape=(n, N_CELL_FEATURES))
     grown.sum_duplicates()
     return feature_matrix(bigram[source], [grown])
 
@@ -51,7 +52,7 @@ def main(results: Path, n: int = 100_000, k: int = 10,
           f"({features.shape[1]:,} dimensions)")
     before = peak_rss_mb()
     start = time.perf_counter()
-    matches = top_k_matches(features, k=k, min_score=min_score)
+    matches = top_k_matches(features, k=k, min_score=min_score, profile_columns=N_BIGRAMS)
     seconds = time.perf_counter() - start
     print(f"top-{k} search (min score {min_score}): {seconds:.1f} s "
           f"({n / seconds:,.0f} queries/s), "

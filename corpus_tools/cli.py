@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
+
+from sphaera_tables.progress import progress_bar, quiet_option
 
 
 @click.command("synth")
@@ -22,7 +23,7 @@ import click
               help="train, heldout, all, or typeface names separated by commas.")
 @click.option("--dpi-range", nargs=2, type=float, default=(150, 300), show_default=True,
               help="Lowest and highest scan resolution in dots per inch.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 def synth_command(out_dir, pages, seed, metadata_csv, typefaces, dpi_range, quiet):
     """Generate a synthetic corpus of scanned-looking early-modern table pages.
 
@@ -33,9 +34,9 @@ def synth_command(out_dir, pages, seed, metadata_csv, typefaces, dpi_range, quie
     from corpus_tools.synth import generate_corpus
 
     try:
-        generate_corpus(out_dir, pages=pages, seed=seed, metadata_csv=metadata_csv,
-                        typefaces=typefaces, dpi_range=tuple(dpi_range),
-                        progress=not quiet and sys.stdout.isatty())
+        with progress_bar(quiet) as progress:
+            generate_corpus(out_dir, pages=pages, seed=seed, metadata_csv=metadata_csv,
+                            typefaces=typefaces, dpi_range=tuple(dpi_range), progress=progress)
     except (ValueError, ImportError) as error:  # ImportError: the synth extra's fonts missing
         raise click.ClickException(str(error)) from error
     except OSError as error:

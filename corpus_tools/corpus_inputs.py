@@ -17,6 +17,7 @@ import pandas as pd
 from corpus_tools.downloads import DownloadCache, DownloadSettings
 from corpus_tools.iiif import (
     DEFAULT_IIIF_WIDTH,
+    Manifest,
     check_image,
     is_manifest_location,
     page_id,
@@ -37,6 +38,7 @@ from corpus_tools.page_sources import (
     list_folder,
 )
 from corpus_tools.pdf import DEFAULT_PDF_DPI
+from sphaera_tables.progress import Progress, relabelled, silent, tracked
 
 UNUSED_ROWS_SHOWN = 5
 """Rows of a metadata.csv naming no page that are listed one by one (a library's whole index
@@ -78,11 +80,14 @@ def expand_inputs(inputs) -> list[str]:
     return expanded
 
 
-def gather_pages(inputs, out: Path | str, settings: InputSettings | None = None) -> CorpusPages:
+def gather_pages(inputs, out: Path | str, settings: InputSettings | None = None,
+                 progress: Progress = silent) -> CorpusPages:
     """Every page of ``inputs`` (see the module docstring), never reading ``out``; IIIF images
     are downloaded into ``out/iiif`` (a rerun fetches only what is missing).
 
-    Raises ``ValueError`` when an input does not exist, or when the inputs hold no page at all,
+    ``progress(done, total, message)`` follows the inputs listed ("Listing pages": folders
+    listed, manifests read) and then the IIIF images ("Downloading pages"). Raises
+    ``ValueError`` when an input does not exist, or when the inputs hold no page at all,
     saying what was found instead.
     """
     settings = settings or InputSettings()
@@ -90,12 +95,17 @@ def gather_pages(inputs, out: Path | str, settings: InputSettings | None = None)
     folders = [item for item in items if not is_manifest_location(item)]
     prefixes = dict(zip(folders, _prefixes(folders, len(items)), strict=True))
     cache = DownloadCache(Path(out) / IIIF_CACHE, settings.downloads)
-    gathered, frames = CorpusPages([], []), []
-    for item in items:
+    gathered, frames, manifests = CorpusPages([], []), [], []
+    for item in tracked(items, len(items), progress, "Listing pages"):
         if item in prefixes:
             frames.append(_add_folder(Path(item), prefixes[item], out, settings, gathered))
         else:
-            frames.append(_add_manifest(item, cache, settings, gathered))
+            manifest = _read_manifest(item, cache, settings, gathered)
+            if manifest is not None:
+                manifests.append(manifest)
+    if manifests:
+        frames += _add_manifests(manifests, cache, gathered,
+                                 relabelled(progress, "Downloading pages"))
     if not gathered.sources:
         raise ValueError(_empty_message(items, gathered.skipped))
     _refuse_repeated_ids(gathered.sources)
@@ -146,30 +156,43 @@ def _add_folder(folder: Path, prefix: str, out, settings: InputSettings,
     return None if metadata is None else _prefixed_metadata(metadata, prefix)
 
 
-def _add_manifest(location: str, cache: DownloadCache, settings: InputSettings,
-                  gathered: CorpusPages) -> pd.DataFrame | None:
-    """The pages of one manifest, their images fetched; a manifest that cannot be read is one
-    skipped line, a canvas whose image cannot be fetched is a skipped page."""
+def _read_manifest(location: str, cache: DownloadCache, settings: InputSettings,
+                   gathered: CorpusPages) -> Manifest | None:
+    """The manifest at ``location``, or None: a manifest that cannot be read, or has no
+    canvases, is one skipped line."""
     try:
         manifest = read_manifest(location, cache, settings.iiif_width)
     except ValueError as error:
         gathered.skipped.append(SkippedFile(location, f"skipped: {error}"))
         return None
-    ids = [page_id(manifest, index) for index in range(len(manifest.canvases))]
-    downloads = cache.fetch_all([canvas.image_urls for canvas in manifest.canvases],
-                                check=check_image)
-    rows = []
-    for page, canvas, download in zip(ids, manifest.canvases, downloads, strict=True):
-        if download.path is None:
-            gathered.skipped.append(SkippedFile(page, f"skipped: image download failed: "
-                                                      f"{download.error}"))
-        else:
-            gathered.sources.append(PageSource(page, str(download.path)))
-            gathered.downloaded += download.fetched
-        rows.append(_page_metadata(manifest.metadata, page, manifest.book_id, canvas.canvas_id))
     if not manifest.canvases:
         gathered.skipped.append(SkippedFile(location, "skipped: the manifest has no canvases"))
-    return pd.DataFrame(rows, columns=list(COLUMNS)) if rows else None
+        return None
+    return manifest
+
+
+def _add_manifests(manifests: list[Manifest], cache: DownloadCache, gathered: CorpusPages,
+                   progress: Progress) -> list[pd.DataFrame]:
+    """The pages of the manifests, their images fetched together (a canvas whose image cannot
+    be fetched is a skipped page), and their metadata."""
+    downloads = iter(cache.fetch_all([canvas.image_urls for manifest in manifests
+                                      for canvas in manifest.canvases],
+                                     check=check_image, progress=progress))
+    frames = []
+    for manifest in manifests:
+        rows = []
+        for index, canvas in enumerate(manifest.canvases):
+            page, download = page_id(manifest, index), next(downloads)
+            if download.path is None:
+                gathered.skipped.append(SkippedFile(page, f"skipped: image download failed: "
+                                                          f"{download.error}"))
+            else:
+                gathered.sources.append(PageSource(page, str(download.path)))
+                gathered.downloaded += download.fetched
+            rows.append(_page_metadata(manifest.metadata, page, manifest.book_id,
+                                       canvas.canvas_id))
+        frames.append(pd.DataFrame(rows, columns=list(COLUMNS)))
+    return frames
 
 
 def _page_metadata(book: dict, page: str, book_id: str, canvas_id: str) -> dict:

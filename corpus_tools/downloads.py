@@ -14,12 +14,13 @@ import json
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
 
 from corpus_tools.storage import atomic_path, write_json_atomic
+from sphaera_tables.progress import Progress, silent
 
 USER_AGENT = "sphaera-tables (scholarly table comparison)"
 
@@ -53,12 +54,18 @@ class DownloadCache:
         self.folder = Path(folder)
         self.settings = settings or DownloadSettings()
 
-    def fetch_all(self, choices, check=None) -> list[Download]:
+    def fetch_all(self, choices, check=None, progress: Progress = silent) -> list[Download]:
         """For each entry of ``choices`` (URLs to try in turn), the first that gives a file,
         ``settings.workers`` entries at a time; ``check(path)`` raises ``ValueError`` for a body
-        that must not be kept."""
+        that must not be kept. ``progress(done, total, "Downloading")`` counts the entries
+        finished."""
+        choices = list(choices)
+        progress(0, len(choices), "Downloading")
         with ThreadPoolExecutor(max_workers=self.settings.workers) as pool:
-            return list(pool.map(lambda urls: self.fetch_first(urls, check), choices))
+            futures = [pool.submit(self.fetch_first, urls, check) for urls in choices]
+            for done, _ in enumerate(as_completed(futures), 1):
+                progress(done, len(choices), "Downloading")
+            return [future.result() for future in futures]
 
     def fetch_first(self, urls, check=None) -> Download:
         """The first of ``urls`` that gives a file; else the reasons of all of them."""

@@ -27,11 +27,12 @@ MODULE_TESTS = {
     "sphaera_tables/bigram.py": ["tests/test_bigram.py"],
     "sphaera_tables/cells.py": ["tests/test_cells.py"],
     "sphaera_tables/numbers.py": ["tests/test_numbers.py", "tests/test_cells.py"],
-    "sphaera_tables/collation.py": ["tests/test_cells.py"],
+    "sphaera_tables/collation.py": ["tests/test_collation_units.py", "tests/test_cells.py"],
     "sphaera_tables/features.py": ["tests/test_search_features.py"],
     "sphaera_tables/search.py": ["tests/test_search_features.py"],
     "sphaera_tables/explain/rules.py": ["tests/test_explain_engine.py",
-                                        "tests/test_explain_reference.py"],
+                                        "tests/test_explain_reference.py",
+                                        "tests/test_explain_guardrails.py"],
     "sphaera_tables/explain/factors.py": ["tests/test_explain_engine.py",
                                           "tests/test_explain_reference.py"],
     "sphaera_tables/explain/pair_relevance.py": ["tests/test_explain_engine.py",
@@ -106,11 +107,13 @@ def link_shared_data(work: Path) -> None:
 
 
 def forget_undetected(module: str, work: Path) -> None:
-    """Copy the module's test files into ``work`` and mark its undetected mutants unchecked."""
+    """Copy the module's test files into ``work`` (a file added to ``MODULE_TESTS`` since
+    included) and mark its undetected mutants unchecked."""
     if not (work / "mutants").is_dir():
         raise SystemExit(f"{work}: no earlier run of {module} to recheck")
     for test_file in MODULE_TESTS[module]:
         shutil.copyfile(ROOT / test_file, work / test_file)
+    write_config(work / "pyproject.toml", module)
     # mutmut runs on a mutant only the tests that called its function in the clean run; a test
     # changed since (same name, new calls) must be traced again, or it is never run on them
     (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
@@ -123,8 +126,11 @@ def forget_undetected(module: str, work: Path) -> None:
 
 
 def write_config(pyproject: Path, module: str) -> None:
-    """Add ``module`` and its test files to the copy's ``[tool.mutmut]`` table."""
+    """Add ``module`` and its test files to the copy's ``[tool.mutmut]`` table (replacing
+    the settings an earlier run added)."""
     text = pyproject.read_text(encoding="utf-8")
+    text = re.sub(r"^(only_mutate|pytest_add_cli_args_test_selection) = .*\n", "", text,
+                  flags=re.MULTILINE)
     header = "[tool.mutmut]\n"
     if header not in text:
         raise SystemExit(f"{pyproject}: no {header.strip()} table")

@@ -31,7 +31,12 @@ from scipy import sparse
 
 from sphaera_tables.numbers import ReadingFrame, column_neighbours, row_neighbours
 
-FEATURE_BITS = 20
+FEATURE_BITS = 24
+"""Bits of the hashed cell features. A page sets about 300; at 2 ** 20 dimensions a corpus of
+100,000 pages put about 23 pages on every feature by chance, which made the top-10 search
+score hundreds of millions of chance pairs (78 s against 14 s at 2 ** 24,
+``bench/bench_search_numbers.py``). Nothing holds a vector of this length: features are
+sparse everywhere."""
 N_CELL_FEATURES = 1 << FEATURE_BITS
 DIRECTIONS = ("right", "left", "below", "above")
 
@@ -53,10 +58,11 @@ class CellOccurrences:
         return sparse.csr_matrix((self.value, (np.zeros_like(self.feature), self.feature)),
                                  shape=(1, N_CELL_FEATURES))
 
-    def factors(self, groups: int) -> sparse.csr_matrix:
+    def factors(self, groups: int) -> sparse.csc_matrix:
         """First-order relevance of each feature on each number: (N_CELL_FEATURES, groups),
-        column sums = the values its numbers anchor, row sums = ``v``."""
-        return sparse.csr_matrix((self.value, (self.feature, self.number)),
+        column sums = the values its numbers anchor, row sums = ``v`` (compressed by number:
+        nothing of length N_CELL_FEATURES)."""
+        return sparse.csc_matrix((self.value, (self.feature, self.number)),
                                  shape=(N_CELL_FEATURES, groups))
 
 

@@ -110,8 +110,10 @@ def _align_rows(counted: pd.DataFrame) -> pd.DataFrame:
 def _cells_by_row(numbers: pd.DataFrame) -> dict[int, np.ndarray]:
     """Row index -> positions (into ``numbers``) of its numbers, left to right."""
     rows, ux = numbers["row"].to_numpy(), numbers["ux"].to_numpy()
+    if len(rows) == 0:
+        return {}
     order = np.lexsort((ux, rows))
-    starts = np.flatnonzero(np.r_[True, np.diff(rows[order]) != 0]) if len(order) else []
+    starts = np.flatnonzero(np.r_[True, np.diff(rows[order]) != 0])
     return {int(rows[order[k]]): part
             for k, part in zip(starts, np.split(order, starts[1:]), strict=True)}
 

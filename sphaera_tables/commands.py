@@ -227,7 +227,8 @@ def demo(folder, pages, quiet):
     try:
         if not (corpus / "truth" / "digits.csv").exists():
             click.echo(f"Generating a synthetic corpus of {pages} pages in {corpus} ...")
-            generate_corpus(corpus, pages=pages, seed=DEMO_SEED, progress=not quiet)
+            with progress_bar(quiet) as progress:
+                generate_corpus(corpus, pages=pages, seed=DEMO_SEED, progress=progress)
         click.echo("Finding and explaining shared tables ...")
         with progress_bar(quiet) as progress:
             summary = run_similarity(corpus, results, SimilarityOptions(), progress=progress)

@@ -33,6 +33,7 @@ from corpus_tools.pdf import DEFAULT_PDF_DPI
 from corpus_tools.results_folder import ResultsFolder, read_csv_frame
 from digit_detector.model import DetectorConfig
 from digit_detector.page import PageReadError
+from sphaera_tables.bigram import N_BIGRAMS
 from sphaera_tables.cells import N_CELL_FEATURES
 from sphaera_tables.number_links import collation_of, explain_match
 from sphaera_tables.page_analysis import PageAnalysis, n_numbers
@@ -275,7 +276,7 @@ def evaluate_model(analyses: dict[str, PageAnalysis], page_ids: list[str], truth
     maps = dict(zip(page_ids, scored.maps, strict=True))
     similarity = (features @ features.T).toarray()
     retrieval = retrieval_scores(similarity, page_ids, contents, types)
-    found = top_k_matches(features, top_k, min_score)
+    found = top_k_matches(features, top_k, min_score, profile_columns=N_BIGRAMS)
     listed = pd.DataFrame({"page_a": [page_ids[i] for i in found.a],
                            "page_b": [page_ids[i] for i in found.b], "score": found.score})
     true_pairs = sorted({tuple(sorted((a, b))) for a, b in zip(listed.page_a, listed.page_b,

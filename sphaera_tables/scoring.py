@@ -104,10 +104,9 @@ class CorpusStatistics:
         """From the pages' bigram counts (N, 100) and cell counts (N, N_CELL_FEATURES)."""
         common = common_profile(bigram_profiles(phi, model.mass_floor))
         present = sparse.csr_matrix(cells, copy=True)
-        present.data = (present.data > 0).astype(np.float64)
-        df = np.asarray(present.sum(axis=0)).ravel()
-        features = np.flatnonzero(df)
-        return cls(len(phi), common, features.astype(np.int64), df[features].astype(np.int64))
+        present.sum_duplicates()
+        features, df = np.unique(present.indices[present.data > 0], return_counts=True)
+        return cls(len(phi), common, features.astype(np.int64), df.astype(np.int64))
 
     @classmethod
     def neutral(cls) -> CorpusStatistics:
@@ -128,10 +127,19 @@ class CorpusStatistics:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"pages": np.asarray(self.pages), "common": self.common,
-                "cell_features": self.cell_features, "cell_df": self.cell_df}
+                "cell_features": self.cell_features, "cell_df": self.cell_df,
+                "cell_dimensions": np.asarray(N_CELL_FEATURES)}
 
     @classmethod
     def from_arrays(cls, arrays) -> CorpusStatistics:
+        """Statistics saved by :meth:`to_arrays`; refused when their cell features were
+        hashed into another number of dimensions (a results folder of an older version)."""
+        dimensions = int(arrays["cell_dimensions"]) if "cell_dimensions" in arrays else 1 << 20
+        if dimensions != N_CELL_FEATURES:
+            raise ValueError(
+                f"these corpus statistics hash cell features into {dimensions:,} dimensions, "
+                f"this version into {N_CELL_FEATURES:,}: run `tables similarity` on the corpus "
+                "again (its cached page analyses are reused)")
         return cls(int(arrays["pages"]), np.asarray(arrays["common"], dtype=np.float64),
                    np.asarray(arrays["cell_features"], dtype=np.int64),
                    np.asarray(arrays["cell_df"], dtype=np.int64))
@@ -153,13 +161,17 @@ class PageMaps:
             return bigram, None
         return bigram, self.cells.multiply(cell_counts).tocsr()
 
-    def factors(self, bigram_factors: np.ndarray, cell_factors: sparse.csr_matrix | None
-                ) -> tuple[np.ndarray, sparse.csr_matrix | None]:
-        """The page's relevance factors on its numbers, mapped like its features."""
+    def factors(self, bigram_factors: np.ndarray, cell_factors: sparse.spmatrix | None
+                ) -> tuple[np.ndarray, sparse.coo_matrix | None]:
+        """The page's relevance factors on its numbers, mapped like its features: the cell
+        factors (K, groups) with each feature's row scaled by the page's map."""
         bigram = self.bigram @ bigram_factors
         if self.cells is None:
             return bigram, None
-        return bigram, (_diagonal(self.cells) @ cell_factors).tocsr()
+        factors = sparse.coo_matrix(cell_factors)
+        return bigram, sparse.coo_matrix(
+            (factors.data * _entries(self.cells, factors.row), (factors.row, factors.col)),
+            shape=factors.shape)
 
 
 def page_maps(phi: np.ndarray, cell_counts: sparse.csr_matrix | None,
@@ -182,9 +194,14 @@ def page_maps(phi: np.ndarray, cell_counts: sparse.csr_matrix | None,
     return PageMaps(bigram, cells)
 
 
-def _diagonal(row: sparse.csr_matrix) -> sparse.csr_matrix:
-    """A sparse (K, K) diagonal matrix from a sparse (1, K) row."""
-    return sparse.csr_matrix((row.data, (row.indices, row.indices)), shape=(row.shape[1],) * 2)
+def _entries(row: sparse.csr_matrix, columns: np.ndarray) -> np.ndarray:
+    """The values of a sparse (1, K) row at the given columns (0 where it has none)."""
+    row = sparse.csr_matrix(row, copy=True)
+    row.sum_duplicates()  # sorted indices, one value each
+    if row.nnz == 0:
+        return np.zeros(len(columns))
+    position = np.searchsorted(row.indices, columns).clip(max=row.nnz - 1)
+    return np.where(row.indices[position] == columns, row.data[position], 0.0)
 
 
 def feature_matrix(bigram: np.ndarray, cells: list[sparse.csr_matrix | None]) -> sparse.csr_matrix:
@@ -201,8 +218,24 @@ def pair_relevance(factors_a, factors_b) -> np.ndarray:
     ``(G_a + 1, G_b + 1)``, summing to the pair's score."""
     relevance = factors_a[0].T @ factors_b[0]
     if factors_a[1] is not None and factors_b[1] is not None:
-        relevance = relevance + (factors_a[1].T @ factors_b[1]).toarray()
+        relevance = relevance + _shared_product(factors_a[1], factors_b[1])
     return relevance
+
+
+def _shared_product(a, b) -> np.ndarray:
+    """``a.T @ b`` (dense (Ga, Gb)) of sparse (K, Ga) and (K, Gb) matrices, over the rows both
+    set (nothing of length K is built)."""
+    a, b = sparse.coo_matrix(a), sparse.coo_matrix(b)
+    shared = np.intersect1d(a.row, b.row)
+    return (_compacted_rows(a, shared).T @ _compacted_rows(b, shared)).toarray()
+
+
+def _compacted_rows(matrix: sparse.coo_matrix, rows: np.ndarray) -> sparse.csr_matrix:
+    """The given rows (sorted) of a sparse matrix, renumbered 0 .. len(rows) - 1."""
+    keep = np.isin(matrix.row, rows)
+    return sparse.csr_matrix(
+        (matrix.data[keep], (np.searchsorted(rows, matrix.row[keep]), matrix.col[keep])),
+        shape=(len(rows), matrix.shape[1]))
 
 
 @dataclass(frozen=True)

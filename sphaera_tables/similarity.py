@@ -49,6 +49,7 @@ from corpus_tools.storage import (
 )
 from digit_detector.weights import DEFAULT_WEIGHTS, load_detector
 from sphaera_tables import __version__
+from sphaera_tables.bigram import N_BIGRAMS
 from sphaera_tables.cells import N_CELL_FEATURES
 from sphaera_tables.explain import save_png
 from sphaera_tables.match_picture import render_match
@@ -172,7 +173,7 @@ def run_similarity(corpus, out: Path | str,
     messages: list[str] = []
     with folder_lock(out):
         with steps.timed("list"):
-            gathered = gather_pages(corpus, out, options.inputs)
+            gathered = gather_pages(corpus, out, options.inputs, progress=progress)
             messages.extend(gathered.messages)
             pages, metadata = gathered.sources, gathered.metadata
             load_detector(options.detector_file)  # a bad weight file stops the run here
@@ -195,7 +196,7 @@ def run_similarity(corpus, out: Path | str,
             _write_pages_csv(out, statuses, page_rows, metadata)
         with steps.timed("search"):
             matches = top_k_matches(features, options.top_k, options.min_score,
-                                    progress=progress)
+                                    progress=progress, profile_columns=N_BIGRAMS)
             matches = pd.DataFrame({
                 "page_a": [ok_ids[i] for i in matches.a], "page_b": [ok_ids[i] for i in matches.b],
                 "score": matches.score.round(6), "rank": matches["rank"],

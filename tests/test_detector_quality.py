@@ -94,6 +94,7 @@ def test_text_page_gives_few_detections(detector):
     assert len(detect(grey, detector).digits) <= 12  # shipped weights: 6
 
 
+@pytest.mark.slow  # about 8 s: runs in `make test-slow` (CI)
 def test_real_table_page_gets_a_scale_where_the_detector_reads_it(detector):
     # the scale the detector answers best at (most digit pairs) on the real 1604 table, found by
     # a sweep; the automatic choice must land close to it and keep most of those pairs

@@ -5,6 +5,7 @@ import csv
 from pathlib import Path
 
 import networkx as nx
+import pytest
 import xmlschema
 
 from corpus_tools.networks import write_networks
@@ -22,6 +23,7 @@ def distinct(column):
         return {value for row in csv.DictReader(handle) for value in split_list(row[column])}
 
 
+@pytest.mark.slow  # about 8 s: runs in `make test-slow` (CI)
 def test_real_metadata_gives_networks_at_full_scale(tmp_path):
     rows = sphaera_rows(REAL_INDEX)
     assert len(rows) == 9793

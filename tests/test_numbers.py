@@ -2,12 +2,14 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from digit_detector.reading import NEIGHBOUR_RISE
 from sphaera_tables.numbers import (
     CELL_GAP,
     COLUMN_REACH,
     COLUMN_SLACK,
+    NUMBER_COLUMNS,
     ReadingFrame,
     column_neighbours,
     group_numbers,
@@ -155,3 +157,69 @@ def test_row_summary_labels_each_row_by_its_first_number_and_boxes_it():
     assert rows.label.tolist() == ["23", "7"]
     assert rows.text.tolist() == ["23 45", "7 10"]
     assert rows.loc[1, ["x0", "y0", "x1", "y1"]].tolist() == [6, 43, 104, 57]
+
+
+def test_number_chains_gives_int64_indices_also_for_no_digit_and_a_lone_digit():
+    """Both arrays are (len(digits),) int64 (they index the digit and number tables): for no
+    digit, for a lone digit (one number, no next digit) and for a page of numbers."""
+    from sphaera_tables.numbers import number_chains
+
+    cases = {0: [], 1: [(40, 20, 7)], 4: [(10, 20, 2), (18, 20, 3), (10, 50, 4), (60, 50, 5)]}
+    for count, rows in cases.items():
+        following, number = number_chains(digits_at(rows), UPRIGHT)
+        assert following.dtype == number.dtype == np.int64
+        assert len(following) == len(number) == count
+    following, number = number_chains(digits_at(cases[1]), UPRIGHT)
+    assert following.tolist() == [-1] and number.tolist() == [0]
+    following, number = number_chains(digits_at(cases[4]), UPRIGHT)
+    assert following.tolist() == [1, -1, -1, -1] and number.tolist() == [0, 0, 1, 2]
+
+
+def test_a_lone_digit_is_a_number_of_one_digit():
+    digits = digits_at([(40, 20, 7)], score=0.6)
+    numbers = number_table(digits, group_numbers(digits, UPRIGHT), UPRIGHT)
+    assert numbers.text.tolist() == ["7"] and numbers.row.tolist() == [0]
+    assert numbers.iloc[0][["x0", "y0", "x1", "y1", "strength"]].tolist() == [36, 14, 44, 26,
+                                                                              0.6]
+
+
+def test_an_empty_number_table_has_the_columns_and_types_of_a_full_one():
+    """A page without digits concatenates with others without turning texts into floats or
+    rows into floats."""
+    digits = digits_at([(10, 20, 2), (18, 20, 3), (10, 50, 4)])
+    full = number_table(digits, group_numbers(digits, UPRIGHT), UPRIGHT)
+    empty = number_table(digits_at([]), np.zeros(0, dtype=np.int64), UPRIGHT)
+    assert list(empty.columns) == list(full.columns) == NUMBER_COLUMNS
+    assert empty.dtypes.to_dict() == full.dtypes.to_dict()
+    assert pd.api.types.is_string_dtype(full.text) and full.dtypes["row"] == np.int64
+    assert all(full.dtypes[c] == np.float64 for c in NUMBER_COLUMNS if c not in ("text", "row"))
+
+
+def test_a_number_reaches_half_a_pitch_beyond_its_outer_digit_centres():
+    """Upright extent ux0..ux1: from half a pitch before the first digit's centre to half a
+    pitch after the last (the digits' own boxes when boxes are a pitch wide); ux, uy are the
+    mean centre and strength the weakest digit's score. In a frame that halves the page, the
+    extent is half as long (in working px) and the pitch is the frame's."""
+    digits = digits_at([(10, 20, 2), (19, 22, 3), (27, 21, 5)]).assign(score=[0.9, 0.5, 0.7])
+    numbers = number_table(digits, group_numbers(digits, UPRIGHT), UPRIGHT)
+    assert numbers.text.tolist() == ["235"]
+    row = numbers.iloc[0]
+    assert [row.ux0, row.ux1] == [10 - 4, 27 + 4] == [row.x0, row.x1]
+    assert row.ux == pytest.approx((10 + 19 + 27) / 3) and row.uy == pytest.approx(21)
+    assert row.strength == 0.5
+    half = ReadingFrame((200, 300), 0.5, 0, pitch=4.0, height=6.0)
+    ux, _ = half.upright(np.array([10.0, 27.0]), np.array([20.0, 20.0]))
+    numbers = number_table(digits, group_numbers(digits, half), half)
+    assert numbers.text.tolist() == ["235"]
+    assert numbers.ux0[0] == pytest.approx(ux[0] - 2)
+    assert numbers.ux1[0] == pytest.approx(ux[1] + 2)
+
+
+def test_a_number_overlapping_by_half_a_pitch_or_more_is_no_row_neighbour():
+    """A number starting less than half a pitch before this one's right edge follows it (a
+    crowded cell); one starting half a pitch or more before it does not (digits read twice)."""
+    half = 0.5 * UPRIGHT.pitch
+    extents = [(0, 16, 0), (16 - half + 0.01, 40, 0)]
+    assert row_neighbours(_numbers_at(extents), UPRIGHT).tolist() == [1, -1]
+    extents = [(0, 16, 0), (16 - half, 40, 0)]
+    assert row_neighbours(_numbers_at(extents), UPRIGHT).tolist() == [-1, -1]

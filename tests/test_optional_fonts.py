@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from PIL import Image
 from test_detector_fixtures import render_table
 
@@ -63,6 +64,7 @@ WITHOUT_FONTS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # about 8 s: runs in `make test-slow` (CI)
 def test_the_toolkit_works_without_the_fonts_of_the_synth_extra(tmp_path):
     pages = tmp_path / "pages"
     pages.mkdir()

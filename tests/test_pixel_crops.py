@@ -18,7 +18,14 @@ from digit_detector.weights import load_detector
 from sphaera_tables.bigram import PageModel
 from sphaera_tables.explain import Composite, Gamma, grid_labels, pooled_lrp_factors
 from sphaera_tables.page_analysis import FeatureConfig
-from sphaera_tables.pixel_crops import cropped_pooled_factors, head_seeds, plan_crops
+from sphaera_tables.pixel_crops import (
+    CropDetector,
+    core_cut,
+    cropped_pooled_factors,
+    head_seeds,
+    plan_crops,
+    unpadded_detector,
+)
 from sphaera_tables.pixel_explanation import detector_composite
 
 HEIGHT, WIDTH = 72, 150
@@ -124,6 +131,35 @@ def test_a_margin_below_half_the_receptive_field_is_not_exact(page_model):
     got = cropped_pooled_factors(detector, head, x, labels, detector_composite(detector),
                                  tile=SMALL_TILE, margin=14)
     assert np.abs(got.values - expected.values).max() > 1e-6 * np.abs(expected.values).max()
+
+
+@pytest.mark.parametrize("top, left, height, width", [(10, 20, 48, 60), (0, 0, 40, 44),
+                                                     (HEIGHT - 40, WIDTH - 52, 40, 52)])
+def test_a_crop_computes_the_page_maps_on_its_core(page_model, top, left, height, width):
+    """Inside the page, on the crop's core (``margin`` px in from inner sides, up to the page
+    edge on the others), the crop's maps are the whole page's, bit for bit in float64 up to
+    rounding; a window inside the page, and windows in two opposite corners."""
+    detector = page_model[0]
+    page = small_page()
+    margin = detector.config.receptive_field_px // 2
+    inner = (top > 0, top + height < HEIGHT, left > 0, left + width < WIDTH)
+    unpadded, paddings = unpadded_detector(detector)
+    crop = CropDetector(unpadded, paddings, inner, core_cut(paddings, margin))
+    with torch.no_grad():
+        expected = detector(page)
+        got = crop(page[..., top:top + height, left:left + width])
+    cut_top, cut_bottom, cut_left, cut_right = (margin * side for side in inner)
+    core = expected[..., top + cut_top:top + height - cut_bottom,
+                    left + cut_left:left + width - cut_right]
+    assert got.shape == core.shape
+    torch.testing.assert_close(got, core, rtol=0, atol=1e-12)
+
+
+def test_a_margin_below_what_the_later_layers_take_is_refused(page_model):
+    paddings = unpadded_detector(page_model[0])[1]
+    assert core_cut(paddings, 15) == paddings[0][0]
+    with pytest.raises(ValueError, match="margin"):
+        core_cut(paddings, 12)
 
 
 def test_crops_follow_the_composite_they_are_given(page_model):

@@ -117,6 +117,43 @@ def test_sparse_search_equals_dense_search_with_common_and_rare_columns(block_ro
     np.testing.assert_allclose(found.score, expected.score, rtol=1e-5)
 
 
+@pytest.mark.parametrize("block_rows", [5, 1024])
+@pytest.mark.parametrize("quantile", [0.5, 0.95, 0.995])
+def test_sparse_search_with_a_profile_equals_dense_search(block_rows, quantile):
+    """The ``numbers`` model's layout: a profile every page has at a similar length (first
+    columns), common columns of very different lengths and rare columns. Bounding the profile
+    apart skips more pages; the matches must stay those of the dense scores."""
+    rng = np.random.default_rng(11)
+    pages = 300
+    profile = rng.random((pages, 6)) * (0.8 + 0.2 * rng.random((pages, 1)))
+    common = rng.random((pages, 10)) * rng.random((pages, 1)) ** 3
+    rare = sparse.random(pages, 2000, density=0.004, random_state=12, format="csr") * 2
+    features = sparse.hstack([profile, common, rare], format="csr")
+    scores = (features @ features.T).toarray()[~np.eye(pages, dtype=bool)]
+    min_score = float(np.quantile(scores, quantile))
+    found = top_k_matches(features, k=3, min_score=min_score, block_rows=block_rows,
+                          profile_columns=6)
+    expected = brute_force(features.toarray().astype(np.float32), 3, min_score)
+    assert len(found) == len(expected) > 0
+    for row, (a, b, score, rank) in zip(found.itertuples(), expected, strict=True):
+        assert (row.a, row.b, row.rank) == (a, b, rank)
+        assert row.score == pytest.approx(score, rel=1e-5)
+
+
+@pytest.mark.parametrize("as_sparse", [False, True])
+def test_equal_scores_rank_the_lower_page_first(as_sparse):
+    """Pages printed twice score alike against a third: the lower page index ranks first, in
+    the dense and the sparse search alike, whatever the block."""
+    base = np.array([[1.0, 0.0, 0.5], [0.9, 0.1, 0.4], [0.2, 1.0, 0.0]])
+    features = base[[0, 1, 1, 2, 1, 0, 2]]
+    features = sparse.csr_matrix(features) if as_sparse else features
+    for block_rows in (1, 3, 1024):
+        found = top_k_matches(features, k=3, min_score=0.0, block_rows=block_rows)
+        assert found.loc[found.a == 0, "b"].tolist() == [5, 1, 2]
+        assert found.loc[found.a == 1, "b"].tolist() == [0, 5, 2]
+        assert found.loc[found.a == 3, "b"].tolist() == [6, 1, 2]
+
+
 @pytest.mark.parametrize(("mass_floor", "norm_floor"), [(2.0, 0.1), (20.0, 0.01)])
 def test_features_follow_the_three_documented_steps(mass_floor, norm_floor):
     """f = sqrt(phi) / sqrt(sum(phi) + mass_floor); g = f - (u.f) u;

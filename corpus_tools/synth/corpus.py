@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from rich.progress import Progress
 
 from corpus_tools.metadata import read_metadata
 from corpus_tools.synth.canvas import Canvas
@@ -37,6 +36,7 @@ from corpus_tools.synth.editions import (
 )
 from corpus_tools.synth.pages import typeset_diagram, typeset_prose, typeset_table, typeset_title
 from corpus_tools.synth.typefaces import resolve_typefaces
+from sphaera_tables.progress import Progress, silent, tracked
 
 PAGE_COLUMNS = ("page_id", "kind", "typeface", "dpi", "width", "height", "rotation")
 TABLE_COLUMNS = ("page_id", "instance_id", "content_id", "table_type", "params",
@@ -115,7 +115,7 @@ def make_page(plan: PagePlan, seed: int, index: int) -> tuple[np.ndarray, ScanGe
 
 
 def generate_corpus(out_dir, pages: int = 200, seed: int = 0, metadata_csv=None,
-                    typefaces=None, dpi_range=(150, 300), progress: bool = False) -> Path:
+                    typefaces=None, dpi_range=(150, 300), progress: Progress = silent) -> Path:
     """Generate a synthetic corpus of scanned-looking table pages with full ground truth.
 
     Parameters
@@ -133,8 +133,9 @@ def generate_corpus(out_dir, pages: int = 200, seed: int = 0, metadata_csv=None,
         ``"train"``, ``"heldout"``, ``"all"`` (default) or typeface names.
     dpi_range : (float, float)
         Scan resolutions in dots per inch, drawn per book (150-600 are realistic).
-    progress : bool
-        Show a progress bar.
+    progress : Progress
+        Follows the pages written, ``progress(done, total, "Generating pages")``
+        (:mod:`sphaera_tables.progress`).
 
     Returns
     -------
@@ -146,33 +147,30 @@ def generate_corpus(out_dir, pages: int = 200, seed: int = 0, metadata_csv=None,
     _prepare_folder(out_dir)
 
     page_rows, table_rows, digit_rows, meta_rows = [], [], [], []
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("Generating pages", total=len(plans))
-        for index, plan in enumerate(plans):
-            image, geometry, canvas = make_page(plan, seed, index)
-            quality = int(np.random.default_rng([seed, 2, index]).integers(60, 93))
-            Image.fromarray(image).save(out_dir / plan.page_id, quality=quality)
-            height, width = image.shape[:2]
-            book, style = plan.book, plan.book.style
-            page_rows.append((plan.page_id, plan.kind, style.typeface, round(book.dpi),
-                              width, height, geometry.rotation))
-            meta_rows.append((plan.page_id, book.book_id, book.title, book.author, book.printer,
-                              book.publisher, book.place, book.year, book.handle))
-            if plan.table is not None:
-                table = plan.table
-                table_rows.append((
-                    plan.page_id, table.instance_id, table.content_id,
-                    table.content.table_type, json.dumps(table.content.params, sort_keys=True),
-                    plan.source_book_id, book.book_id, plan.part, json.dumps(plan.misprints),
-                    json.dumps(list(table.rows)), json.dumps(list(table.group_order))))
-            for record in canvas.digits:
-                x0, y0, x1, y1 = geometry.map_box(record.box)
-                x0, y0 = max(0, x0), max(0, y0)
-                x1, y1 = min(width, x1), min(height, y1)
-                digit_rows.append((plan.page_id, x0, y0, x1, y1, record.digit, record.number_id,
-                                   record.position, record.instance_id, record.cell_key,
-                                   style.typeface))
-            bar.advance(task)
+    for index, plan in tracked(enumerate(plans), len(plans), progress, "Generating pages"):
+        image, geometry, canvas = make_page(plan, seed, index)
+        quality = int(np.random.default_rng([seed, 2, index]).integers(60, 93))
+        Image.fromarray(image).save(out_dir / plan.page_id, quality=quality)
+        height, width = image.shape[:2]
+        book, style = plan.book, plan.book.style
+        page_rows.append((plan.page_id, plan.kind, style.typeface, round(book.dpi),
+                          width, height, geometry.rotation))
+        meta_rows.append((plan.page_id, book.book_id, book.title, book.author, book.printer,
+                          book.publisher, book.place, book.year, book.handle))
+        if plan.table is not None:
+            table = plan.table
+            table_rows.append((
+                plan.page_id, table.instance_id, table.content_id,
+                table.content.table_type, json.dumps(table.content.params, sort_keys=True),
+                plan.source_book_id, book.book_id, plan.part, json.dumps(plan.misprints),
+                json.dumps(list(table.rows)), json.dumps(list(table.group_order))))
+        for record in canvas.digits:
+            x0, y0, x1, y1 = geometry.map_box(record.box)
+            x0, y0 = max(0, x0), max(0, y0)
+            x1, y1 = min(width, x1), min(height, y1)
+            digit_rows.append((plan.page_id, x0, y0, x1, y1, record.digit, record.number_id,
+                               record.position, record.instance_id, record.cell_key,
+                               style.typeface))
 
     frames = {
         out_dir / "metadata.csv": (meta_rows, METADATA_COLUMNS),

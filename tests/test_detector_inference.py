@@ -157,26 +157,42 @@ def test_scale_evidence_is_pairs_times_mean_peak_height():
     assert maps_scale_evidence(torch.zeros(10, 40, 60), config) == 0.0
 
 
-@pytest.mark.parametrize(("scores", "chosen"), [
-    ({0: 0, 90: 1, -90: 0}, 0),  # one stray pair is no evidence
-    ({0: 0, 90: 3, -90: 0}, 90),
-    ({0: 2, 90: 5, -90: 0}, 0),  # a turn must beat three times the upright score
-    ({0: 2, 90: 0, -90: 7}, -90),
+@pytest.mark.parametrize(("first", "retry", "chosen"), [
+    ({0: 0, 90: 1, -90: 0}, None, 0),  # one stray pair is no evidence
+    ({0: 0, 90: 3, -90: 0}, None, 90),
+    ({0: 2, 90: 5, -90: 0}, None, 0),  # a turn must beat three times the upright score
+    ({0: 2, 90: 0, -90: 7}, None, -90),
+    ({0: 10, 90: 40, -90: 0}, None, 90),  # strong evidence: no second reading
+    ({0: 0, 90: 5, -90: 0}, {0: 25, 90: 2, -90: 1}, 0),  # ten crops missed the table
+    ({0: 0, 90: 1, -90: 1}, {0: 2, 90: 17, -90: 4}, 90),
+    ({0: 0, 90: 1, -90: 0}, {0: 0, 90: 5, -90: 0}, 0),  # 5 pairs on 20 crops: under 3 per 10
 ])
-def test_rotation_rule(monkeypatch, scores, chosen):
+def test_rotation_rule(monkeypatch, first, retry, chosen):
+    """Scores are digit pairs on the analysis crops: with fewer than WEAK_EVIDENCE pairs on
+    every turn, each turn is read again on RETRY_CROPS crops (``retry``; None: as many pairs
+    per crop as the first reading), where a turn needs MIN_TURNED_EVIDENCE per CROPS crops."""
     import digit_detector.prepare as prepare
 
     page = np.full((60, 80), 255, np.uint8)
     page[0, 0] = 0  # marks the top-left corner, so each turn is known by where it went
+    readings = []
 
-    def response(grey, detector, boxes, scale):
-        if grey.shape == page.shape:
-            return scores[0]
-        return scores[90] if grey[-1, 0] == 0 else scores[-90]
+    def boxes(grey, scale, height, ink=None, crops=prepare.CROPS):
+        return [(0, 1, 0, 1)] * crops
 
+    def response(grey, detector, crops, scale):
+        turn = 0 if grey.shape == page.shape else 90 if grey[-1, 0] == 0 else -90
+        readings.append(len(crops))
+        if len(crops) == prepare.CROPS:
+            return first[turn]
+        return retry[turn] if retry else first[turn] * len(crops) / prepare.CROPS
+
+    monkeypatch.setattr(prepare, "_inked_boxes", boxes)
     monkeypatch.setattr(prepare, "_response", response)
     _, rotation = prepare.choose_scale_and_rotation(page, random_detector())
     assert rotation == chosen
+    weak = max(first.values()) < prepare.WEAK_EVIDENCE
+    assert readings == [prepare.CROPS] * 3 + ([prepare.RETRY_CROPS] * 3 if weak else [])
 
 
 def test_cell_sums_known_values():

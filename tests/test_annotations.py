@@ -172,6 +172,7 @@ def test_shipped_patch_set_is_balanced_and_from_training_typefaces():
         assert int(name[1]) in set(rows.loc[near, "digit"].astype(int)), name
 
 
+@pytest.mark.slow  # 5-8 s: runs in `make test-slow` (CI)
 def test_make_patches_is_reproducible(tmp_path):
     kwargs = dict(seed=3, per_digit=2, negatives=4, typefaces=("cardo",), pages_per_typeface=8)
     first = make_patches(tmp_path / "a", **kwargs).parent

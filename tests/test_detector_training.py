@@ -138,6 +138,7 @@ def interrupt_after(last):
     return progress
 
 
+@pytest.mark.slow  # 5-8 s: runs in `make test-slow` (CI)
 def test_an_interrupted_run_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
     boxes, negatives = small_training_set(tmp_path)
     settings = {"epochs": 2 * MINING_EVERY + 1, "steps_per_epoch": 2, "batch_size": 8}

@@ -200,6 +200,7 @@ ANNOTATION_ROWS = {
 }
 
 
+@pytest.mark.slow  # 5-8 s: runs in `make test-slow` (CI)
 @FUZZ
 @given(kinds=st.lists(st.sampled_from(sorted(ANNOTATION_ROWS)), max_size=14),
        padding=st.lists(st.sampled_from(["", " ", "\n"]), min_size=14, max_size=14))
@@ -240,6 +241,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised_and_read_back(tm
     assert spreadsheet_safe(3) == 3
 
 
+@pytest.mark.slow  # 5-8 s: runs in `make test-slow` (CI)
 def test_a_corpus_run_writes_no_live_formula(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()

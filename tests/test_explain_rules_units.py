@@ -60,6 +60,16 @@ def test_epsilon_zero_is_allowed_and_is_lrp0_with_the_bias_share_b():
         Epsilon(-0.1)
 
 
+def test_a_unit_whose_output_is_exactly_zero_passes_no_relevance():
+    # hidden units: h0 = x0 - x1 = 0 (from non-zero inputs), h1 = x0 + x1 = 2; y = h0 + h1 = 2.
+    # LRP: R_h0 = h0 * 1 = 0, so nothing flows through h0 (0 / 0 := 0); R_h1 = 2 splits as
+    # x w / h1 = [1, 1]. The plain gradient would also send x * [1, -1] through h0.
+    model = nn.Sequential(linear([[1.0, -1.0], [1.0, 1.0]]), linear([[1.0, 1.0]]))
+    x = torch.tensor([[1.0, 1.0]], dtype=F64)
+    factors = lrp_factors(model, x, Composite({"0": Epsilon(0)}))
+    np.testing.assert_allclose(factors.values, [[1.0, 1.0]], rtol=1e-12)
+
+
 # ---------------------------------------------------------------- zB, written out
 
 

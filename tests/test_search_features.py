@@ -154,6 +154,16 @@ def test_equal_scores_rank_the_lower_page_first(as_sparse):
         assert found.loc[found.a == 3, "b"].tolist() == [6, 1, 2]
 
 
+@pytest.mark.parametrize("as_sparse", [False, True])
+def test_a_tie_exactly_at_the_minimum_score_still_ranks_the_lower_page_first(as_sparse):
+    """Every pair scores exactly ``min_score``: each page's one match is the lowest other page."""
+    features = np.tile([[0.5, 0.5, 0.0]], (6, 1))  # scores 0.5, exact in float32
+    features = sparse.csr_matrix(features) if as_sparse else features
+    for block_rows in (1, 4, 1024):
+        found = top_k_matches(features, k=1, min_score=0.5, block_rows=block_rows)
+        assert found.b.tolist() == [1, 0, 0, 0, 0, 0]
+
+
 @pytest.mark.parametrize(("mass_floor", "norm_floor"), [(2.0, 0.1), (20.0, 0.01)])
 def test_features_follow_the_three_documented_steps(mass_floor, norm_floor):
     """f = sqrt(phi) / sqrt(sum(phi) + mass_floor); g = f - (u.f) u;

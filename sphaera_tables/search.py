@@ -141,13 +141,12 @@ def _sparse_blocks(features, min_score: float, block_rows: int, profile_columns:
     pages_per_column = np.bincount(rows.indices, minlength=rows.shape[1])
     dense_columns = pages_per_column > DENSE_SHARE * n
     dense_columns[:profile_columns] = True
-    common = np.flatnonzero(dense_columns[profile_columns:]) + profile_columns
-    profile_norms = _row_norms(rows[:, :profile_columns])
-    common_norms = _row_norms(rows[:, common])
+    dense = rows[:, np.flatnonzero(dense_columns)].toarray()  # the profile first
+    common_norms = np.linalg.norm(dense[:, profile_columns:], axis=1)
     order = np.argsort(-common_norms, kind="stable")
-    rows = rows[order]
-    profile_norms, common_norms = profile_norms[order], common_norms[order]
-    dense = torch.from_numpy(rows[:, np.flatnonzero(dense_columns)].toarray())
+    dense, rows, common_norms = dense[order], rows[order], common_norms[order]
+    profile_norms = np.linalg.norm(dense[:, :profile_columns], axis=1)
+    dense = torch.from_numpy(dense)
     rare = rows.copy()
     rare.data[dense_columns[rare.indices]] = 0
     rare.eliminate_zeros()
@@ -207,11 +206,6 @@ def _padded(query, page, score, rows: int) -> tuple[np.ndarray, torch.Tensor]:
     pages[query[order], slot] = page[order]
     scores[query[order], slot] = torch.from_numpy(score[order].astype(np.float32))
     return pages, scores
-
-
-def _row_norms(matrix: sparse.csr_matrix) -> np.ndarray:
-    """(N,) float32 Euclidean length of each row of a sparse matrix."""
-    return np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel()).astype(np.float32)
 
 
 def _index(positions: np.ndarray) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch
 
 from digit_detector import detect, digit_maps, find_digits, load_detector, prepare_page
 from digit_detector.inference import SMALLER_SCALE
-from digit_detector.prepare import CROP_SIDE, CROPS, ROTATIONS
+from digit_detector.prepare import COARSE_SCALE_STEPS, CROP_SIDE, CROPS, ROTATIONS, SCALE_STEP
 
 REAL_PAGE = Path(__file__).resolve().parents[2] / "shared/data/real/tables/1921_pifferi_sfera_1604_p368.jpg"
 
@@ -56,9 +56,10 @@ def test_page(longest: int) -> np.ndarray:
 
 
 def time_page(grey, detector, repeats):
-    """Median seconds of ``detect`` (which maps the page at two working scales, see
-    ``digit_detector.inference.SMALLER_SCALE``) and of its stages at the estimated scale."""
-    stages = {"total": [], "prepare (scale + rotation)": [], "maps, estimated scale": [],
+    """Median seconds of ``detect`` (which maps the page at one working scale, or at two when
+    the crops did not settle it, see ``digit_detector.inference.SMALLER_SCALE``) and of its
+    stages at the chosen scale."""
+    stages = {"total": [], "prepare (scale + rotation)": [], "maps, chosen scale": [],
               "peaks": []}
     detection = None
     for _ in range(repeats):
@@ -108,16 +109,20 @@ def main() -> None:
     grey = test_page(1200)
     seconds, detection = time_page(grey, detector, args.repeats)
     prepared, digits = detection.prepared, detection.digits
-    estimated = prepare_page(grey, detector)
-    working = estimated.image.shape[-1] * estimated.image.shape[-2] * (1 + SMALLER_SCALE**2)
+    chosen = prepare_page(grey, detector)
+    second = 0 if chosen.scale_from_evidence else SMALLER_SCALE**2
+    working = chosen.image.shape[-1] * chosen.image.shape[-2] * (1 + second)
     config = detector.config
-    choice_pixels = CROPS * CROP_SIDE**2 * len(ROTATIONS)
+    scale_steps = [*COARSE_SCALE_STEPS, -1, 1]
+    choice_pixels = CROPS * CROP_SIDE**2 * (len(ROTATIONS) + sum(SCALE_STEP ** (2 * step)
+                                                                 for step in scale_steps))
     flops = config.flops_per_pixel() * (working + choice_pixels)
     print(f"page {grey.shape[1]}x{grey.shape[0]} px, chosen working {prepared.image.shape[-1]}x"
-          f"{prepared.image.shape[-2]} px (scale {prepared.scale:.3f}, estimated "
-          f"{estimated.scale:.3f}, rotation {prepared.rotation}), {len(digits)} digits")
+          f"{prepared.image.shape[-2]} px (scale {prepared.scale:.3f}, chosen by the crops: "
+          f"{chosen.scale_from_evidence}, rotation {prepared.rotation}), {len(digits)} digits")
     print(f"detector: {config.flops_per_pixel() / 1e3:.1f} kFLOP per working pixel, "
-          f"{flops / 1e9:.1f} GFLOP per page (maps at both scales + scale/rotation choice, "
+          f"{flops / 1e9:.1f} GFLOP per page (maps at the scale(s) tried + scale/rotation "
+          "choice, "
           "no blank-tile skip)")
     for stage, value in seconds.items():
         print(f"  {stage:<28} {value * 1000:8.1f} ms (median of {args.repeats})")

@@ -17,6 +17,7 @@ Usage: python bench/bench_page_step.py [FOLDER ...] [--repeats N] [--synthetic N
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import resource
 import subprocess
 import sys
@@ -40,7 +41,7 @@ from sphaera_tables.page_task import write_thumbnail  # noqa: E402
 REAL_PAGE = ROOT.parent / "shared/data/real/tables/1921_pifferi_sfera_1604_p368.jpg"
 DPI_FOR_1450_PX = 165
 STAGES = ("hash", "decode", "thumbnail", "scale + rotation choice", "ink at working scale",
-          "maps, estimated scale", "second scale (maps + evidence)", "peaks",
+          "maps, chosen scale", "second scale (maps + evidence)", "peaks",
           "bigram head + pooling", "cache write")
 
 
@@ -69,6 +70,7 @@ def page_step(impl, path: Path, detector, out: Path) -> None:
 def stage_times(impl, path: Path, detector, out: Path) -> dict[str, float]:
     """Seconds of each of ``STAGES`` on one page, the stages called one by one."""
     prepare, inference, config = impl.prepare, impl.inference, detector.config
+    settled = _settled(prepare, load_page(path), detector)
     times, clock = {}, time.perf_counter()
 
     def lap(stage):
@@ -85,11 +87,13 @@ def stage_times(impl, path: Path, detector, out: Path) -> dict[str, float]:
     lap("thumbnail")
     scale, rotation = prepare.choose_scale_and_rotation(grey, detector)
     lap("scale + rotation choice")
-    prepared = prepare.prepare_page(grey, detector, scale=scale, rotation=rotation)
+    prepared = dataclasses.replace(
+        prepare.prepare_page(grey, detector, scale=scale, rotation=rotation), **settled)
     lap("ink at working scale")
     maps = inference.digit_maps(detector, prepared)
-    lap("maps, estimated scale")
-    prepared, maps = inference._better_of_two_scales(grey, detector, prepared, maps, 512)
+    lap("maps, chosen scale")
+    if not getattr(prepared, "scale_from_evidence", False):
+        prepared, maps = inference._better_of_two_scales(grey, detector, prepared, maps, 512)
     lap("second scale (maps + evidence)")
     inference.find_digits(maps, prepared, digit_height_px=config.digit_height_px,
                           digit_pitch_px=config.digit_pitch_px)
@@ -105,6 +109,14 @@ def stage_times(impl, path: Path, detector, out: Path) -> dict[str, float]:
     save_npz_atomic(out / "cache.npz", **analysis.to_arrays())
     lap("cache write")
     return times
+
+
+def _settled(prepare, grey, detector) -> dict:
+    """``scale_from_evidence`` of the page's automatic preparation, for versions that have it
+    (found before the stages are timed)."""
+    if "scale_from_evidence" not in getattr(prepare.PreparedPage, "__dataclass_fields__", {}):
+        return {}
+    return {"scale_from_evidence": prepare.prepare_page(grey, detector).scale_from_evidence}
 
 
 def conv_peak_gflops(repeats: int = 5) -> float:
@@ -123,13 +135,20 @@ def conv_peak_gflops(repeats: int = 5) -> float:
 
 def nominal_pixels(paths, detector, impl) -> float:
     """Mean working pixels per page that the detector's nominal work covers: the page at its
-    estimated scale and at ``SMALLER_SCALE`` times it, and the choice's crops."""
+    chosen scale and, unless its crops settled the scale, at ``SMALLER_SCALE`` times it; the
+    rotation choice's crops; and the scale choice's crops (``CROPS`` crops at each coarse
+    scale and two neighbours of the estimate, where versions have it)."""
+    prepare = impl.prepare
+    crop = prepare.CROPS * prepare.CROP_SIDE**2
+    scale_steps = [*getattr(prepare, "COARSE_SCALE_STEPS", ()), -1, 1]
+    scale_crops = crop * sum(getattr(prepare, "SCALE_STEP", 1) ** (2 * step)
+                             for step in scale_steps) if len(scale_steps) > 2 else 0
     pixels = []
     for path in paths:
-        prepared = impl.prepare.prepare_page(load_page(path), detector)
-        crops = impl.prepare.CROPS * impl.prepare.CROP_SIDE**2 * len(impl.prepare.ROTATIONS)
-        pixels.append(prepared.image[0, 0].numel() * (1 + impl.inference.SMALLER_SCALE**2)
-                      + crops)
+        prepared = prepare.prepare_page(load_page(path), detector)
+        second = 0 if getattr(prepared, "scale_from_evidence", False) else 1
+        pixels.append(prepared.image[0, 0].numel() * (1 + second * impl.inference.SMALLER_SCALE**2)
+                      + crop * len(prepare.ROTATIONS) + scale_crops)
     return float(np.mean(pixels))
 
 

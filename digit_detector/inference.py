@@ -185,12 +185,15 @@ def detect(
 
     ``threshold`` is the minimum map value of a digit; ``scale`` and ``rotation`` override the
     automatic choice (working px per page px, degrees counter-clockwise). An automatic scale is
-    the glyph-height estimate or ``SMALLER_SCALE`` times it (:func:`_better_of_two_scales`).
+    the one the page's analysis crops read best at (see
+    :func:`~digit_detector.prepare.choose_scale_and_rotation`) or, when the crops show too few
+    digits to tell, the glyph-height estimate or ``SMALLER_SCALE`` times it
+    (:func:`_better_of_two_scales`).
     """
     grey = load_page(page) if isinstance(page, (str, Path)) else page
     prepared = prepare_page(grey, detector, scale=scale, rotation=rotation)
     maps = digit_maps(detector, prepared, tile=tile)
-    if scale is None:
+    if scale is None and not prepared.scale_from_evidence:
         prepared, maps = _better_of_two_scales(grey, detector, prepared, maps, tile)
     config = detector.config
     digits = find_digits(maps, prepared, threshold=threshold,

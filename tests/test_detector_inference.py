@@ -6,7 +6,7 @@ import pytest
 import torch
 from test_detector_fixtures import render_table
 
-from digit_detector import DigitDetector, digit_maps, find_digits, prepare_page
+from digit_detector import DigitDetector, digit_maps, find_digits, inference, prepare, prepare_page
 from digit_detector.model import DetectorConfig
 from digit_detector.prepare import (
     INK_GAMMA,
@@ -193,6 +193,63 @@ def test_rotation_rule(monkeypatch, first, retry, chosen):
     assert rotation == chosen
     weak = max(first.values()) < prepare.WEAK_EVIDENCE
     assert readings == [prepare.CROPS] * 3 + ([prepare.RETRY_CROPS] * 3 if weak else [])
+
+
+def tent(peak_step, height, slope=4):
+    """Crop readings (pairs, mean peak height 1) as a function of the scale step (power of
+    ``SCALE_STEP`` times the estimate): ``height`` pairs at ``peak_step``, ``slope`` fewer a
+    step."""
+    return lambda step: (max(0, height - slope * abs(step - peak_step)), 1.0)
+
+
+@pytest.mark.parametrize(("readings", "chosen", "read"), [
+    # coarse 0.54x (16 pairs) beats 0.86x (12) and 1.36x (0); its neighbours: 0.63x has 20
+    (tent(-3, 20), -3, [-4, -1, 2, -5, -3]),
+    (tent(1, 20), 1, [-4, -1, 2, 1, 3]),
+    (tent(2, 20), 2, [-4, -1, 2, 1, 3]),
+    # equal pairs everywhere: the detector's surer peaks decide (pairs x mean peak height)
+    ((lambda step: (10, 1 / (1 + abs(step - 1)))), 1, [-4, -1, 2, 1, 3]),
+    # the first scales show 3 pairs, a neighbour 4: under MIN_SCALE_PAIRS, no choice
+    (tent(0, 4, slope=1), None, [-4, -1, 2, -2, 0]),
+    (tent(0, 5, slope=1), 0, [-4, -1, 2, -2, 0]),
+    # 2 pairs at most on the first scales: the neighbours are not read
+    (tent(-1, 2), None, [-4, -1, 2]),
+])
+def test_scale_by_evidence_rule(monkeypatch, readings, chosen, read):
+    made = []
+
+    def reading(grey, detector, boxes, scale):
+        step = round(np.log(scale / 0.3) / np.log(prepare.SCALE_STEP))
+        assert scale == pytest.approx(0.3 * prepare.SCALE_STEP**step)
+        made.append(step)
+        return readings(step)
+
+    monkeypatch.setattr(prepare, "_crop_reading", reading)
+    result = prepare._scale_by_evidence(None, None, 0.3, [(0, 1, 0, 1)])
+    assert made == read
+    assert result == (None if chosen is None else pytest.approx(0.3 * prepare.SCALE_STEP**chosen))
+
+
+@pytest.mark.parametrize("crop_pairs", [0, 30])
+def test_detect_tries_a_second_scale_only_when_the_crops_did_not_settle_it(monkeypatch,
+                                                                           crop_pairs):
+    page, _ = render_table(rows=6, seed=3, width=300)
+    monkeypatch.setattr(prepare, "_crop_reading", lambda g, d, b, scale: (crop_pairs, 1.0))
+    scales = []
+    maps = inference.digit_maps
+    monkeypatch.setattr(inference, "digit_maps",
+                        lambda det, prepared, tile: scales.append(prepared.scale)
+                        or maps(det, prepared, tile=tile))
+    detection = inference.detect(page, random_detector())
+    estimate = prepare.estimate_scale(np.rot90(page, k=detection.prepared.rotation // 90),
+                                      random_detector())
+    if crop_pairs:
+        assert scales == [pytest.approx(estimate * prepare.SCALE_STEP**-5)]
+    else:
+        assert scales == [pytest.approx(estimate),
+                          pytest.approx(estimate * inference.SMALLER_SCALE)]
+    assert detection.prepared.scale_from_evidence == bool(crop_pairs)
+    assert detection.prepared.scale in scales
 
 
 def test_cell_sums_known_values():

@@ -93,21 +93,27 @@ def test_upright_ink_from_the_choice_is_the_ink_of_the_page():
 
 
 def test_upright_ink_is_reused_and_turned_ink_is_recomputed(monkeypatch):
-    """The shortcut's fallback: a page chosen turned gets its ink computed afresh."""
+    """The shortcut's fallback: a page chosen turned, or at a scale its crops chose, gets its
+    ink computed afresh."""
     detector = random_detector(5)
     page = np.full((80, 60), 255, np.uint8)
     page[20:30, 10:50] = 0
     calls = []
     ink = prepare.inference_ink
-    monkeypatch.setattr(prepare, "inference_ink", lambda *a: calls.append(a[0].shape) or ink(*a))
-    for turn, computed_afresh in ((0, 0), (90, 1)):
+    monkeypatch.setattr(prepare, "inference_ink", lambda *a: calls.append(a[:2]) or ink(*a))
+    for turn, crop_pairs, computed_afresh in ((0, 0, 0), (90, 0, 1), (0, 9, 1)):
         monkeypatch.setattr(prepare, "_response", lambda g, d, b, s, turn=turn: 9.0 * (
             (g.shape == page.shape) == (turn == 0)))
+        monkeypatch.setattr(prepare, "_crop_reading",
+                            lambda g, d, b, scale, pairs=crop_pairs: (pairs, 1.0))
         calls.clear()
         prepared = prepare_page(page, detector)
         assert prepared.rotation == turn
-        full_page = [shape for shape in calls if max(shape) >= 60]
-        assert len(full_page) == 3 + computed_afresh  # one per rotation (+ the turned page)
+        assert prepared.scale_from_evidence == (crop_pairs > 0)
+        full_page = [(grey.shape, scale) for grey, scale in calls if max(grey.shape) >= 60]
+        assert len(full_page) == 3 + computed_afresh  # one per rotation (+ the final ink)
+        if computed_afresh:
+            assert full_page[-1][1] == prepared.scale
 
 
 def test_detections_on_a_rendered_table_are_those_of_the_plain_module(monkeypatch):

@@ -163,14 +163,16 @@ def test_scale_evidence_is_pairs_times_mean_peak_height():
     ({0: 2, 90: 5, -90: 0}, None, 0),  # a turn must beat three times the upright score
     ({0: 2, 90: 0, -90: 7}, None, -90),
     ({0: 10, 90: 40, -90: 0}, None, 90),  # strong evidence: no second reading
+    ({0: 12, 90: 40, -90: 0}, None, 0),  # upright evidence this strong: the turns are not read
     ({0: 0, 90: 5, -90: 0}, {0: 25, 90: 2, -90: 1}, 0),  # ten crops missed the table
     ({0: 0, 90: 1, -90: 1}, {0: 2, 90: 17, -90: 4}, 90),
     ({0: 0, 90: 1, -90: 0}, {0: 0, 90: 5, -90: 0}, 0),  # 5 pairs on 20 crops: under 3 per 10
 ])
 def test_rotation_rule(monkeypatch, first, retry, chosen):
-    """Scores are digit pairs on the analysis crops: with fewer than WEAK_EVIDENCE pairs on
-    every turn, each turn is read again on RETRY_CROPS crops (``retry``; None: as many pairs
-    per crop as the first reading), where a turn needs MIN_TURNED_EVIDENCE per CROPS crops."""
+    """Scores are digit pairs on the analysis crops: upright is read first and settles the
+    rotation with UPRIGHT_SETTLES pairs; with fewer than WEAK_EVIDENCE pairs on every turn,
+    each turn is read again on RETRY_CROPS crops (``retry``; None: as many pairs per crop as
+    the first reading), where a turn needs MIN_TURNED_EVIDENCE per CROPS crops."""
     import digit_detector.prepare as prepare
 
     page = np.full((60, 80), 255, np.uint8)
@@ -192,7 +194,10 @@ def test_rotation_rule(monkeypatch, first, retry, chosen):
     _, rotation = prepare.choose_scale_and_rotation(page, random_detector())
     assert rotation == chosen
     weak = max(first.values()) < prepare.WEAK_EVIDENCE
-    assert readings == [prepare.CROPS] * 3 + ([prepare.RETRY_CROPS] * 3 if weak else [])
+    if first[0] >= prepare.UPRIGHT_SETTLES:
+        assert readings == [prepare.CROPS]
+    else:
+        assert readings == [prepare.CROPS] * 3 + ([prepare.RETRY_CROPS] * 3 if weak else [])
 
 
 def tent(peak_step, height, slope=4):

@@ -43,11 +43,11 @@ def test_held_out_typefaces_at_the_working_scale(detector, family):
 @pytest.mark.parametrize(("size", "width"), [(16, 300), (24, 420), (48, 840)])
 def test_estimated_scale_is_within_the_tolerated_range(detector, size, width):
     # these clean tables are mostly x-height figures, so their median box is small for their
-    # type: the estimate lands high, but inside the 0.7-1.4x the detector is trained to take
+    # type: the estimate lands high; the crops read them best a little below it
     grey, boxes = render_table(rows=10, seed=12, size=size, width=width)
     detection = detect(grey, detector)
     assert 0.7 <= detection.prepared.scale / ideal_scale(boxes, detector) <= 1.45
-    # shipped weights: scale ratio 0.88-0.90, F1 0.983, 0.966, 0.983
+    # shipped weights: scale ratio 0.87-0.89 (chosen by the crops), F1 0.974 at each size
     assert match_digits(detection.digits, boxes).f1 >= 0.94
 
 

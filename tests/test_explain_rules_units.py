@@ -9,22 +9,10 @@ zB terms as three separate maps ``x w - low w+ - high w-`` (the code stacks them
 import numpy as np
 import pytest
 import torch
-from explain_inputs import F64, rand
+from explain_inputs import F64, linear, rand
 from torch import nn
 
 from sphaera_tables.explain import Composite, Epsilon, Gamma, ZBox, lrp_factors
-
-
-def linear(weight, bias=None):
-    """A float64 ``nn.Linear`` with the given weight (out, in) and bias (out,) or none."""
-    weight = torch.as_tensor(weight, dtype=F64)
-    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None).double()
-    with torch.no_grad():
-        layer.weight.copy_(weight)
-        if bias is not None:
-            layer.bias.copy_(torch.as_tensor(bias, dtype=F64))
-    return layer
-
 
 # ---------------------------------------------------------------- epsilon on a biased layer
 

@@ -140,6 +140,22 @@ def test_sparse_search_with_a_profile_equals_dense_search(block_rows, quantile):
         assert row.score == pytest.approx(score, rel=1e-5)
 
 
+def test_pages_without_common_cells_still_match_on_their_profile():
+    """Two pages with no common cell whose profiles alone reach the minimum score: the bound
+    on the common part is 0 for them, and the search must still reach every page from them."""
+    rng = np.random.default_rng(13)
+    pages = 60
+    profile = rng.random((pages, 6)) * 0.1
+    profile[:2] = 1 / np.sqrt(6)
+    common = rng.random((pages, 10))
+    common[:2] = 0.0
+    features = sparse.csr_matrix(np.hstack([profile, common]))
+    found = top_k_matches(features, k=1, min_score=0.9, profile_columns=6)
+    expected = brute_force(features.toarray().astype(np.float32), 1, 0.9)
+    assert [(row.a, row.b) for row in found.itertuples()] == [(a, b) for a, b, _, _ in expected]
+    assert {(0, 1), (1, 0)} <= {(a, b) for a, b, _, _ in expected}
+
+
 @pytest.mark.parametrize("as_sparse", [False, True])
 def test_equal_scores_rank_the_lower_page_first(as_sparse):
     """Pages printed twice score alike against a third: the lower page index ranks first, in

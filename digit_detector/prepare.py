@@ -347,9 +347,15 @@ def _scale_by_evidence(grey, detector, estimate: float, boxes) -> float | None:
 def _crop_reading(grey, detector, boxes, scale: float) -> tuple[int, float]:
     """Digit pairs and mean peak height (:func:`_pairs_and_strength`) of the page crops
     ``boxes`` read at ``scale``."""
+    return _pairs_and_strength(_crop_maps(grey, detector, boxes, scale), detector.config)
+
+
+def _crop_maps(grey, detector, boxes, scale: float) -> torch.Tensor:
+    """Digit maps (N, 10, h, w) of the page crops ``boxes`` (page px: y0, y1, x0, x1), each
+    prepared at ``scale`` (:func:`inference_ink`) and zero-padded to a common size."""
     crops = [inference_ink(grey[y0:y1, x0:x1], scale, detector.config.digit_height_px)
              for y0, y1, x0, x1 in boxes]
-    return _pairs_and_strength(detector_maps(detector, _stack(crops)), detector.config)
+    return detector_maps(detector, _stack(crops))
 
 
 def _preferred_rotation(scores: dict[int, float], crops: int) -> int:
@@ -366,9 +372,7 @@ def _response(grey, detector, boxes, scale) -> float:
     at one scale, plus the pairs among ``UNTURNABLE_DIGITS`` alone: a page upside down still
     shows pairs of 0, 1, 6, 8 and 9, but hardly any of the others."""
     config = detector.config
-    crops = [inference_ink(grey[y0:y1, x0:x1], scale, config.digit_height_px)
-             for y0, y1, x0, x1 in boxes]
-    maps = detector_maps(detector, _stack(crops))
+    maps = _crop_maps(grey, detector, boxes, scale)
     return float(maps_digit_pairs(maps, config)
                  + maps_digit_pairs(maps[:, list(UNTURNABLE_DIGITS)], config))
 

@@ -65,6 +65,19 @@ def test_printed_cells_joins_each_cells_digits_in_position_order():
     assert printed_cells(truth) == {"t:0:0": "9", "t:0:1": "37"}
 
 
+def _pair_scores(relevance, y, variants, cells_a, cells_b, printed_a, printed_b):
+    """``pair_scores`` of an explanation with number-to-number ``relevance`` and score ``y``
+    and a collation with ``variants`` (columns number_a, number_b)."""
+    return pair_scores(types.SimpleNamespace(relevance=relevance, y=y),
+                       types.SimpleNamespace(variants=variants),
+                       cells_a, cells_b, printed_a, printed_b)
+
+
+def _variant_counts(scores):
+    return (scores.variants_found, scores.variants_right, scores.true_variants,
+            scores.true_variants_found)
+
+
 def test_pair_scores_known_answer():
     # page a: numbers in cells r:0 (row r), r:1, s:0 and one unknown; page b: r:0, r:1, s:5
     cells_a = np.array(["r:0", "r:1", "s:0", ""], dtype=object)
@@ -80,22 +93,18 @@ def test_pair_scores_known_answer():
     printed_a = {"r:0": "12", "r:1": "30", "s:0": "5"}
     printed_b = {"r:0": "12", "r:1": "31", "s:5": "5"}  # r:1 is a misprint
     variants = pd.DataFrame({"number_a": [1, 0, 2], "number_b": [1, 0, 2]})
-    scores = pair_scores(types.SimpleNamespace(relevance=relevance, y=5.0),
-                         types.SimpleNamespace(variants=variants),
-                         cells_a, cells_b, printed_a, printed_b)
+    scores = _pair_scores(relevance, 5.0, variants, cells_a, cells_b, printed_a, printed_b)
     assert scores.faithfulness == pytest.approx(6 / 10)
     assert scores.row_consistency == pytest.approx(8 / 10)
     assert scores.positive_ratio == pytest.approx(10 / 5)
-    assert (scores.variants_found, scores.variants_right, scores.true_variants,
-            scores.true_variants_found) == (3, 1, 1, 1)
+    assert _variant_counts(scores) == (3, 1, 1, 1)
 
 
 def test_pair_scores_of_a_pair_without_positive_relevance_are_undefined():
-    scores = pair_scores(types.SimpleNamespace(relevance=-np.ones((1, 1)), y=0.0),
-                         types.SimpleNamespace(variants=pd.DataFrame(
-                             {"number_a": [], "number_b": []})),
-                         np.array(["r:0"], dtype=object), np.array(["r:0"], dtype=object),
-                         {}, {})
+    scores = _pair_scores(-np.ones((1, 1)), 0.0,
+                          pd.DataFrame({"number_a": [], "number_b": []}),
+                          np.array(["r:0"], dtype=object), np.array(["r:0"], dtype=object),
+                          {}, {})
     assert np.isnan(scores.faithfulness) and np.isnan(scores.row_consistency)
     assert np.isnan(scores.positive_ratio)
     assert (scores.variants_found, scores.true_variants) == (0, 0)
@@ -207,18 +216,14 @@ def test_pair_scores_on_table_cell_keys_with_unknown_numbers_on_both_pages():
     # variants: both misprints found (cells 6:0 and 6:1), one pairing a misprinted cell of a
     # with another cell of b (not a true variant found), one between unknown numbers
     variants = pd.DataFrame({"number_a": [0, 1, 1, 3], "number_b": [0, 1, 2, 3]})
-    scores = pair_scores(types.SimpleNamespace(relevance=relevance, y=0.8),
-                         types.SimpleNamespace(variants=variants),
-                         cells_a, cells_b, printed_a, printed_b)
+    scores = _pair_scores(relevance, 0.8, variants, cells_a, cells_b, printed_a, printed_b)
     assert scores.faithfulness == pytest.approx(0.3 / 0.75)
     assert scores.row_consistency == pytest.approx(0.5 / 0.75)
     assert scores.positive_ratio == pytest.approx(0.75 / 0.8)
-    assert (scores.variants_found, scores.variants_right, scores.true_variants,
-            scores.true_variants_found) == (4, 2, 2, 2)
+    assert _variant_counts(scores) == (4, 2, 2, 2)
     # a score of 0 with positive relevance: no ratio
-    zero = pair_scores(types.SimpleNamespace(relevance=relevance, y=0.0),
-                       types.SimpleNamespace(variants=variants.iloc[:0]),
-                       cells_a, cells_b, printed_a, printed_b)
+    zero = _pair_scores(relevance, 0.0, variants.iloc[:0], cells_a, cells_b, printed_a,
+                        printed_b)
     assert np.isnan(zero.positive_ratio) and zero.faithfulness == pytest.approx(0.3 / 0.75)
 
 

@@ -15,6 +15,7 @@ from corpus_tools.storage import FolderLocked, atomic_path, write_json_atomic
 from sphaera_tables.progress import progress_bar, quiet_option
 from sphaera_tables.scoring import DEFAULT_MIN_SCORES, DEFAULT_MODEL, MODELS, ScoreModel
 from sphaera_tables.similarity import (
+    DEFAULT_MIN_SHARE,
     DEFAULT_REPORT_MATCHES,
     DEFAULT_TOP_K,
     SimilarityOptions,
@@ -49,7 +50,11 @@ def _detector_option(function):
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Results folder (created if missing; a rerun into it resumes).")
 @click.option("--top-k", default=DEFAULT_TOP_K, show_default=True, type=click.IntRange(1),
-              help="Candidate matches kept per page (the best ones).")
+              help="Candidate matches kept per page at most (the best ones).")
+@click.option("--min-share", default=DEFAULT_MIN_SHARE, show_default=True,
+              type=click.FloatRange(0, 1),
+              help="A page keeps only matches scoring at least this share of its best match "
+                   "(0: keep the top-k that pass --min-score).")
 @click.option("--min-score", type=click.FloatRange(0, 1),
               help="Only pairs scoring at least this are candidate matches. Default: 0.2 for "
                    "the numbers model (editions of one table score about 0.4-0.9, tables of "
@@ -87,9 +92,9 @@ def _detector_option(function):
                    "service gives the listed size nearest to it).")
 @click.option("--quiet", is_flag=True, help="No progress bars, only the final summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def similarity(corpus, out, top_k, min_score, model, explanations, pixels, links, detector_file,
-               workers, scheduler, report, report_matches, pdf_dpi, iiif_width, quiet,
-               as_json):
+def similarity(corpus, out, top_k, min_share, min_score, model, explanations, pixels, links,
+               detector_file, workers, scheduler, report, report_matches, pdf_dpi, iiif_width,
+               quiet, as_json):
     """Find the pages of CORPUS that share tables, and explain every match.
 
     CORPUS is one or more inputs: folders, IIIF manifests (Presentation 2.1 or 3.0, a .json
@@ -106,7 +111,8 @@ def similarity(corpus, out, top_k, min_score, model, explanations, pixels, links
     """
     if min_score is None:
         min_score = DEFAULT_MIN_SCORES[model]
-    options = SimilarityOptions(top_k=top_k, min_score=min_score, explain=explanations,
+    options = SimilarityOptions(top_k=top_k, min_score=min_score, min_share=min_share,
+                                explain=explanations,
                                 pixels=pixels and explanations, scoring=ScoreModel(model=model),
                                 links=links, detector_file=detector_file, workers=workers,
                                 scheduler=scheduler, networks=report, report=report,

@@ -265,7 +265,8 @@ def listed_retrieval(matches: pd.DataFrame, page_ids: list[str], contents, types
 
 def evaluate_model(analyses: dict[str, PageAnalysis], page_ids: list[str], truth_digits,
                    contents, types, scoring: ScoreModel, *, top_k: int, min_score: float,
-                   digits: str, progress: Progress = silent) -> ModelEvaluation:
+                   min_share: float, digits: str, progress: Progress = silent
+                   ) -> ModelEvaluation:
     """Score one model on the given page analyses: retrieval over every page and over the
     default match list, and the explanation and collation of every listed true match."""
     phi = np.stack([analyses[p].phi for p in page_ids]) if page_ids else np.zeros((0, 100))
@@ -276,7 +277,8 @@ def evaluate_model(analyses: dict[str, PageAnalysis], page_ids: list[str], truth
     maps = dict(zip(page_ids, scored.maps, strict=True))
     similarity = (features @ features.T).toarray()
     retrieval = retrieval_scores(similarity, page_ids, contents, types)
-    found = top_k_matches(features, top_k, min_score, profile_columns=N_BIGRAMS)
+    found = top_k_matches(features, top_k, min_score, profile_columns=N_BIGRAMS,
+                          min_share=min_share)
     listed = pd.DataFrame({"page_a": [page_ids[i] for i in found.a],
                            "page_b": [page_ids[i] for i in found.b], "score": found.score})
     true_pairs = sorted({tuple(sorted((a, b))) for a, b in zip(listed.page_a, listed.page_b,
@@ -354,6 +356,7 @@ def evaluate_matches(out: Path | str, truth: Path | str, *, load_analysis,
         for kind, analyses in (("detector", detected), ("perfect", perfect)):
             models.append(evaluate_model(analyses, page_ids, digits, contents, types, scoring,
                                          top_k=config["top_k"], min_score=min_score,
+                                         min_share=config.get("min_share", 0.0),
                                          digits=kind, progress=progress))
     generic = None
     if baseline:

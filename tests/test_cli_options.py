@@ -1,6 +1,6 @@
 """The options of the `tables` commands do what their help says, checked against the library
-or an independent computation: similarity --top-k/--min-score/--links/--report-matches/--json/
---workers, detect --threshold, train-detector --patience/--validation/--fully-labelled, and a
+or an independent computation: similarity --top-k/--min-score/--min-share/--links/
+--report-matches/--json/--workers, detect --threshold, train-detector --patience/--validation/--fully-labelled, and a
 small `tables demo`."""
 
 import json
@@ -31,8 +31,8 @@ def corpus(tmp_path_factory) -> Path:
 def reference(corpus, tmp_path_factory) -> Path:
     """Every pair listed (top 2 of 2 other pages, no minimum), 30 links an explanation."""
     out = tmp_path_factory.mktemp("cli_options") / "reference"
-    run_similarity(corpus, out, SimilarityOptions(min_score=0.0, top_k=2, links=30,
-                                                  networks=False, report=False))
+    run_similarity(corpus, out, SimilarityOptions(min_score=0.0, top_k=2, min_share=0.0,
+                                                  links=30, networks=False, report=False))
     return out
 
 
@@ -44,33 +44,41 @@ def _scores(out: Path) -> tuple[list[str], np.ndarray]:
     return ids, features @ features.T + (cells @ cells.T).toarray()
 
 
-def _brute_force(ids, scores, k, min_score) -> set[tuple[str, str]]:
+def _brute_force(ids, scores, k, min_score, min_share=0.0) -> set[tuple[str, str]]:
     found = set()
     for a in range(len(ids)):
         others = sorted((b for b in range(len(ids)) if b != a), key=lambda b: -scores[a, b])
-        found |= {(ids[a], ids[b]) for b in others[:k] if scores[a, b] >= min_score}
+        found |= {(ids[a], ids[b]) for b in others[:k]
+                  if scores[a, b] >= min_score and scores[a, b] >= min_share * scores[a, others[0]]}
     return found
 
 
-@pytest.mark.parametrize(("top_k", "between"), [(1, 0), (2, 1)],
-                         ids=["top-1, above the weakest pair", "top-2, above the middle pair"])
-def test_similarity_search_and_output_options(corpus, reference, tmp_path, top_k, between):
+@pytest.mark.parametrize(("top_k", "between", "min_share"), [(1, 0, 0.0), (2, 1, 0.0),
+                                                             (2, -1, 0.999)],
+                         ids=["top-1, above the weakest pair", "top-2, above the middle pair",
+                              "top-2, each page's best only"])
+def test_similarity_search_and_output_options(corpus, reference, tmp_path, top_k, between,
+                                              min_share):
     ids, scores = _scores(reference)
     pair_scores = sorted({round(scores[a, b], 6) for a in range(3) for b in range(a + 1, 3)})
     assert len(pair_scores) == 3  # three pages, three pairs of different scores
-    min_score = round((pair_scores[between] + pair_scores[between + 1]) / 2, 6)
+    min_score = round((pair_scores[between] + pair_scores[between + 1]) / 2, 6) \
+        if between >= 0 else 0.0
     out = tmp_path / "out"
     result = CliRunner().invoke(main, [
         "similarity", str(corpus), "-o", str(out), "--top-k", str(top_k), "--min-score",
-        str(min_score), "--links", "2", "--report-matches", "1", "--json", "--quiet"])
+        str(min_score), "--min-share", str(min_share), "--links", "2", "--report-matches", "1",
+        "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     matches = pd.read_csv(out / "matches.csv")
-    expected = _brute_force(ids, scores, top_k, min_score)
+    expected = _brute_force(ids, scores, top_k, min_score, min_share)
     assert set(zip(matches.page_a, matches.page_b, strict=True)) == expected
     # the option under test made a difference: a wrong one would list other pairs
     if top_k == 1:
         assert expected != _brute_force(ids, scores, 2, min_score)
+    elif min_share:
+        assert expected != _brute_force(ids, scores, top_k, min_score)
     else:
         assert expected != _brute_force(ids, scores, top_k, 0.0)
     assert (matches["rank"] <= top_k).all() and (matches.score >= min_score).all()
@@ -92,7 +100,8 @@ def test_similarity_with_workers_gives_the_outputs_of_a_run_in_one_process(corpu
                                                                            tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["similarity", str(corpus), "-o", str(out), "--workers",
-                                       "2", "--top-k", "2", "--min-score", "0", "--links", "30",
+                                       "2", "--top-k", "2", "--min-score", "0", "--min-share",
+                                       "0", "--links", "30",
                                        "--no-report", "--quiet"])
     assert result.exit_code == 0, result.output
     for name in ("features.npy", "cell_features.npz", "similarity.npy", "matches.csv",

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from corpus_tools.storage import write_csv_atomic
 from digit_detector.model import DetectorConfig
+from sphaera_tables import evaluation
 from sphaera_tables.cli import main
 from sphaera_tables.evaluation import (
     evaluate_matches,
@@ -78,7 +79,7 @@ def test_perfect_analyses_count_the_true_bigrams_and_find_the_copies(synthetic_c
     contents, types = page_contents(truth)
     scores = {model: evaluate_model(analyses, ids, digits, contents, types,
                                     ScoreModel(model=model), top_k=5, min_score=0.1,
-                                    digits="perfect") for model in MODELS}
+                                    min_share=0.0, digits="perfect") for model in MODELS}
     # measured (2026-12-07): both models find every edition first (4 queries, mAP 1.0, P@1
     # 1.0, every listed true match 5 of 5); numbers faithfulness 0.79, row consistency 0.79,
     # positive/score 1.0, variants 1.0 / 1.0; bigram faithfulness 0.39, positive/score 4.1.
@@ -230,7 +231,7 @@ def test_evaluate_matches_scores_both_models_on_both_digits_with_the_runs_settin
     digits = read_truth_digits(truth)
     contents, types = page_contents(truth)
     expected = [evaluate_model(analyses, ok, digits, contents, types, scoring, top_k=2,
-                               min_score=min_score, digits=kind)
+                               min_score=min_score, min_share=0.0, digits=kind)
                 for scoring, min_score in ((ScoreModel(model="numbers", bigram_weight=0.3), 0.42),
                                            (ScoreModel(model="bigram"),
                                             DEFAULT_MIN_SCORES["bigram"]))
@@ -265,6 +266,25 @@ def test_evaluate_matches_scores_both_models_on_both_digits_with_the_runs_settin
     bigram_run = evaluate_matches(out, truth, load_analysis=perfect.__getitem__, baseline=False)
     assert [(m.model, m.listed_true_matches) for m in bigram_run.models] == [
         ("numbers", 1), ("numbers", 1), ("bigram", 0), ("bigram", 0)]
+
+
+@pytest.mark.parametrize(("config", "share"), [({"min_share": 0.37}, 0.37), ({}, 0.0)],
+                         ids=["the run's share", "a run from before shares: none"])
+def test_evaluate_matches_lists_with_the_runs_share_of_the_best_match(
+        synthetic_corpus, tmp_path, monkeypatch, config, share):
+    corpus = _small_corpus(synthetic_corpus, tmp_path / "corpus")
+    out = _run_folder(tmp_path / "results", [("s3.jpg", "ok"), ("a2.jpg", "ok")],
+                      [("s3.jpg", "a2.jpg", 0.5)],
+                      {"corpus": str(corpus), "config": {
+                          "top_k": 3, "min_score": 0.1, "pdf_dpi": 150, **config,
+                          "scoring": ScoreModel().to_dict()}})
+    calls = []
+    monkeypatch.setattr(evaluation, "evaluate_model",
+                        lambda *args, **settings: calls.append(settings) or evaluate_model(
+                            *args, **settings))
+    analyses = perfect_analyses(corpus / "truth", ["s3.jpg", "a2.jpg"], DetectorConfig())
+    evaluate_matches(out, corpus / "truth", load_analysis=analyses.__getitem__)
+    assert len(calls) == 4 and all(c["min_share"] == share and c["top_k"] == 3 for c in calls)
 
 
 def test_evaluate_matches_of_a_run_without_readable_pages_and_the_baseline_of_other_inputs(
@@ -308,7 +328,7 @@ def test_evaluate_model_lists_what_reaches_the_minimum_score_and_nothing_else(
 
     def evaluated(min_score):
         return evaluate_model(analyses, ok, digits, contents, types, ScoreModel(model="bigram"),
-                              top_k=4, min_score=min_score, digits="perfect")
+                              top_k=4, min_score=min_score, min_share=0.0, digits="perfect")
 
     # no pair scores above 1: an empty match list, each query's editions all missed
     none = evaluated(1.01)

@@ -16,7 +16,7 @@ from test_report_browser import browser, errors, evaluate, open_page  # noqa: F4
 
 from sphaera_tables.similarity import SimilarityOptions, run_similarity
 
-EVERYTHING = SimilarityOptions(min_score=0.0, top_k=2)  # explanations, networks, report on
+EVERYTHING = SimilarityOptions(min_score=0.0, min_share=0.0, top_k=2)  # every pair; all outputs
 
 
 @pytest.fixture(scope="module")

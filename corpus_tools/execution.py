@@ -1,14 +1,20 @@
-"""Where the per-page work runs: in this process, or on a Dask cluster.
+"""Where the per-page work runs: in this process, in worker processes on this machine, or on a
+Dask cluster.
 
 Per-page tasks are idempotent and write their own results (see the pipeline), so an executor
 only has to run ``fn(item)`` for every item and hand back small return values as they finish.
 Results are identical whichever executor runs them: callers key results by item, never by
-completion order.
+completion order (and the detector's convolutions give the same maps at any thread count).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 
@@ -26,32 +32,84 @@ class LocalExecutor:
         """Nothing to release."""
 
 
+class ProcessExecutor:
+    """Runs tasks in ``workers`` processes on this machine (standard library), each with its
+    share of the cores as torch threads. Submission is bounded (at most ``4 x workers`` tasks
+    in flight) so the driver never holds every page at once. Processes are started fresh
+    ("spawn"): a forked copy of a process that already ran torch can hang. Each worker holds
+    the page it analyses (0.5-1 GB for pages of 1-6 megapixels), so memory grows with
+    ``workers``."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        threads = max(1, usable_cores() // workers)
+        self._pool = ProcessPoolExecutor(max_workers=workers,
+                                         mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_start_worker, initargs=(threads,))
+        self.description = f"{workers} processes on this machine, {threads} threads each"
+
+    def imap_unordered(self, fn: Callable, items: Iterable) -> Iterator[tuple[Any, Any]]:
+        """Yield ``(item, fn(item))`` for every item, as they finish."""
+        items = iter(items)
+        pending = {}
+
+        def submit_next() -> None:
+            for item in items:
+                pending[self._pool.submit(fn, item)] = item
+                return
+
+        for _ in range(4 * self.workers):
+            submit_next()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = pending.pop(future)
+                submit_next()
+                try:
+                    result = future.result()
+                except BrokenProcessPool as error:
+                    raise RuntimeError(
+                        "a worker process died (out of memory?); finished pages are kept: rerun "
+                        "with fewer --workers to go on") from error
+                yield item, result
+
+    def close(self) -> None:
+        """Stop the processes (tasks not started are dropped: a rerun does them)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker(threads: int) -> None:
+    """Set a worker's torch threads; Ctrl-C is left to the driver, which stops the pool."""
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 class DaskExecutor:
-    """Runs tasks on a Dask distributed cluster: a local one with ``workers`` processes, or the
-    existing scheduler at ``scheduler`` (e.g. ``tcp://10.0.0.5:8786``).
+    """Runs tasks on the existing Dask distributed cluster at ``scheduler`` (e.g.
+    ``tcp://10.0.0.5:8786``), to spread a corpus over several machines.
 
     Needs the optional extra: ``pip install 'sphaera-tables[dask]'``. Submission is bounded
     (at most ``4 x workers`` tasks in flight) so the driver never holds every page at once.
     """
 
-    def __init__(self, workers: int | None = None, scheduler: str | None = None):
+    def __init__(self, scheduler: str):
         try:
-            from dask.distributed import Client, LocalCluster
+            from dask.distributed import Client
         except ImportError as exc:
             raise RuntimeError(
-                "Dask is not installed: pip install 'sphaera-tables[dask]' to use --workers or "
-                "--scheduler"
+                "Dask is not installed: pip install 'sphaera-tables[dask]' to use --scheduler"
             ) from exc
-        if scheduler:
-            self._cluster = None
-            self._client = Client(scheduler)
-        else:
-            self._cluster = LocalCluster(
-                n_workers=workers or 2, threads_per_worker=1, processes=True,
-                dashboard_address=None,
-            )
-            self._client = Client(self._cluster)
-        n_workers = len(self._client.scheduler_info().get("workers", {})) or (workers or 1)
+        self._client = Client(scheduler)
+        n_workers = len(self._client.scheduler_info().get("workers", {})) or 1
         self._window = 4 * n_workers
         self.description = f"dask ({n_workers} workers at {self._client.scheduler.address})"
 
@@ -82,14 +140,13 @@ class DaskExecutor:
 
     def close(self) -> None:
         self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None):
-    """The executor for the command-line options: local unless ``workers`` or ``scheduler``."""
+    """The executor for the command-line options: the Dask cluster at ``scheduler``; else
+    ``workers`` processes on this machine; this process for one or none."""
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    if workers is None and scheduler is None:
-        return LocalExecutor()
-    return DaskExecutor(workers=workers, scheduler=scheduler)
+    if scheduler is not None:
+        return DaskExecutor(scheduler)
+    return ProcessExecutor(workers) if workers is not None and workers > 1 else LocalExecutor()

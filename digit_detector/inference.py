@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from digit_detector.model import DigitDetector
 from digit_detector.page import load_page
 from digit_detector.prepare import (
     PreparedPage,
     detector_maps,
+    local_maxima,
     maps_scale_evidence,
     prepare_page,
 )
@@ -126,8 +126,7 @@ def find_digits(
     pitch_px = digit_pitch_px or 8.0
     strongest, label = maps.max(dim=0)
     radius = max(1, int(round(0.4 * pitch_px)))
-    pooled = F.max_pool2d(strongest[None, None], 2 * radius + 1, stride=1, padding=radius)[0, 0]
-    peaks = (strongest >= pooled) & (strongest > threshold)
+    peaks = local_maxima(strongest, radius) & (strongest > threshold)
     ys, xs = torch.nonzero(peaks, as_tuple=True)
     if len(ys) == 0:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in DIGIT_COLUMNS}).astype(

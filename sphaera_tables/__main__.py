@@ -2,4 +2,5 @@
 
 from sphaera_tables.cli import main
 
-main(prog_name="tables")
+if __name__ == "__main__":  # not when a worker process starts from this module
+    main(prog_name="tables")

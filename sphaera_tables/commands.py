@@ -73,10 +73,12 @@ def _detector_option(function):
               help="Strongest digit-to-digit links listed in each explanation's JSON.")
 @_detector_option
 @click.option("--workers", type=click.IntRange(1),
-              help="Run the page analysis on a local Dask cluster with this many processes "
-                   "(needs the 'dask' extra).")
+              help="Processes that analyse pages on this machine (default: this process "
+                   "alone). Two on two cores analyse about 1.3 times as many pages a second, "
+                   "each holding a page of its own (0.5-1 GB).")
 @click.option("--scheduler", metavar="ADDRESS",
-              help="Run the page analysis on an existing Dask cluster, e.g. tcp://host:8786.")
+              help="Run the page analysis on an existing Dask cluster, e.g. tcp://host:8786 "
+                   "(needs the 'dask' extra).")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write networks/ and report.html.")
 @click.option("--report-matches", default=DEFAULT_REPORT_MATCHES, show_default=True,

@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from corpus_tools.execution import LocalExecutor, make_executor
+from corpus_tools import execution
+from corpus_tools.execution import LocalExecutor, ProcessExecutor, make_executor
 from corpus_tools.ingest import file_sha256, safe_name
 from corpus_tools.page_sources import list_folder
 from corpus_tools.storage import FolderLocked, atomic_path, folder_lock, save_npz_atomic
@@ -89,11 +90,55 @@ def test_local_executor_and_argument_checks():
         make_executor(workers=0)
 
 
-@pytest.mark.slow
-def test_dask_executor_gives_the_same_results():
-    executor = make_executor(workers=2)
+def test_one_worker_runs_here_and_more_run_in_processes_with_a_share_of_the_cores(
+        monkeypatch):
+    assert isinstance(make_executor(workers=1), LocalExecutor)
+    monkeypatch.setattr(execution, "usable_cores", lambda: 8)
+    executor = make_executor(workers=3)
     try:
-        results = dict(executor.imap_unordered(_square, range(20)))
+        assert isinstance(executor, ProcessExecutor)
+        assert executor.description == "3 processes on this machine, 2 threads each"
     finally:
         executor.close()
+
+
+def test_process_executor_runs_every_task_in_other_processes():
+    executor = make_executor(workers=2)
+    try:
+        results = dict(executor.imap_unordered(_process_and_square, range(20)))
+    finally:
+        executor.close()
+    assert {item: square for item, (_, square) in results.items()} == {i: i * i for i in range(20)}
+    assert os.getpid() not in {pid for pid, _ in results.values()}
+    assert "2 processes" in executor.description
+
+
+def _process_and_square(x):
+    return os.getpid(), x * x
+
+
+def test_a_worker_process_that_dies_stops_the_run_with_what_to_do():
+    executor = make_executor(workers=2)
+    try:
+        with pytest.raises(RuntimeError, match="a worker process died .* fewer --workers"):
+            list(executor.imap_unordered(_die, range(4)))
+    finally:
+        executor.close()
+
+
+def _die(_):
+    os._exit(3)
+
+
+@pytest.mark.slow
+def test_dask_executor_gives_the_same_results():
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        executor = make_executor(scheduler=cluster.scheduler_address, workers=5)
+        try:
+            results = dict(executor.imap_unordered(_square, range(20)))
+        finally:
+            executor.close()
     assert results == {i: i * i for i in range(20)}

@@ -1,5 +1,6 @@
 """Page preparation, tiled maps, peak finding and coordinates, with known answers."""
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,8 +15,10 @@ from digit_detector.prepare import (
     count_digit_pairs,
     glyph_height,
     inference_ink,
+    local_maxima,
     maps_scale_evidence,
     page_ink,
+    resize,
 )
 
 
@@ -56,6 +59,46 @@ def test_page_ink_is_zero_on_uneven_paper_and_high_on_ink():
     paper[95:117, 95:108] = False
     paper[295:317, 195:208] = False
     assert ink[paper].max() == 0.0
+
+
+def _ink_pixel_by_pixel(grey, scale, digit_height_px):
+    """The ink of :func:`page_ink`'s docstring computed on every pixel, with numpy's
+    percentile and median of the float darkness (the slow reference; its float32 percentile
+    may differ from the histogram's in the last bit)."""
+    resized = resize(grey, scale)
+    side = int(2.5 * digit_height_px) | 1
+    paper = cv2.dilate(resized, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
+    darkness = paper.astype(np.float32) - resized.astype(np.float32)
+    contrast = max(float(np.percentile(darkness, 99.5)), 40.0)
+    floor = min(max(0.15 * contrast, 2.5 * float(np.median(darkness))), 0.5 * contrast)
+    return np.clip((darkness - floor) / (contrast - floor), 0.0, 1.0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_page_ink_from_the_histogram_equals_the_ramp_on_every_pixel(seed):
+    rng = np.random.default_rng(seed)
+    height, width = rng.integers(1, 300, 2)
+    grey = (255 - rng.exponential(rng.uniform(2, 80), (height, width))).clip(0, 255)
+    grey = grey.astype(np.uint8)  # mostly paper, some ink: contrast and floor both vary
+    scale = float(rng.choice([0.37, 1.0, 1.6]))
+    expected = _ink_pixel_by_pixel(grey, scale, 9.0)
+    np.testing.assert_allclose(page_ink(grey, scale, 9.0), expected, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(inference_ink(grey, scale, 9.0),
+                               np.power(expected, INK_GAMMA, dtype=np.float32), rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(40, 57), (3, 25, 31), (2, 10, 8, 9), (0, 6, 6)])
+@pytest.mark.parametrize("radius", [1, 3])
+def test_local_maxima_are_those_of_max_pooling(shape, radius):
+    values = torch.from_numpy(np.random.default_rng(radius).random(shape, dtype=np.float32)
+                              .round(1) - 0.5)  # ties and negative values, up to the borders
+    images = values.reshape(-1, 1, *shape[-2:])
+    pooled = torch.nn.functional.max_pool2d(images, 2 * radius + 1, stride=1, padding=radius)
+    expected = (images >= pooled).reshape(shape)
+    found = local_maxima(values, radius)
+    assert found.dtype == torch.bool and found.shape == values.shape
+    assert torch.equal(found, expected)
+    assert 0 < int(found.sum()) < found.numel() or found.numel() == 0
 
 
 def test_the_detector_reads_faint_strokes_lifted_and_paper_and_full_ink_unchanged():

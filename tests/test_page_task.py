@@ -203,12 +203,19 @@ def test_the_detector_file_of_the_task_is_the_one_used(page, tmp_path, monkeypat
     page_task._detector.cache_clear()
 
 
-def test_freed_memory_is_handed_back_after_each_analysed_page(page, tmp_path, monkeypatch):
+def test_freed_memory_is_handed_back_after_a_page_once_the_process_holds_much(
+        page, tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(page_task, "_malloc_trim", lambda: calls.append)
+    resident = page_task._resident_bytes()
+    assert 50 << 20 < resident < 64 << 30  # this process, read from /proc
+    monkeypatch.setattr(page_task, "TRIM_ABOVE_BYTES", resident + (8 << 30))
     before = time.perf_counter()
     outcome = run_page_task(_task(page, tmp_path / "out"))
     assert 0 < outcome.seconds <= time.perf_counter() - before  # the time the analysis took
+    assert calls == []  # well under the limit: the memory is kept for the next page
+    monkeypatch.setattr(page_task, "TRIM_ABOVE_BYTES", 1 << 20)
+    run_page_task(_task(page, tmp_path / "again"))
     assert calls == [0]
     monkeypatch.setattr(page_task, "_malloc_trim", lambda: None)
     run_page_task(_task(page, tmp_path / "other"))  # no allocator to trim: nothing to call

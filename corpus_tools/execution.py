@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -79,10 +78,9 @@ class ProcessExecutor:
 
 
 def _start_worker(threads: int) -> None:
-    """Set a worker's torch threads; Ctrl-C is left to the driver, which stops the pool."""
+    """Set a worker's torch threads."""
     import torch
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
 
 

@@ -134,6 +134,39 @@ def test_kill_9_mid_run_then_rerun_resumes_and_equals_an_uninterrupted_run(tmp_p
     assert np.load(out / "features.npy").shape == (pages, 100)
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_a_run_in_worker_processes_and_the_rerun_resumes(tmp_path):
+    from corpus_tools.synth import generate_corpus
+
+    pages = 12
+    corpus = generate_corpus(tmp_path / "corpus", pages=pages, seed=11, dpi_range=(150, 200))
+    out = tmp_path / "out"
+    command = [*_similarity_command(corpus, out), "--workers", "2"]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True,  # its own process group, as in a terminal
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 300
+    while len(_cache_files(out)) < 2 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGINT)  # Ctrl-C reaches the driver and its workers
+    done_then = len(_cache_files(out))
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode != 0 and "Aborted" in output and "Traceback" not in output, output
+    cached = _cache_files(out)
+    # the pages in hand (two workers, three queued calls) are finished, the rest are not started
+    assert 2 <= done_then <= len(cached) <= done_then + 5 < pages
+    for path in cached:
+        load_analysis(path)
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert int(re.search(r"\((\d+) reused", rerun.stdout).group(1)) >= len(cached)
+    reference = tmp_path / "reference"
+    run_similarity(corpus, reference, FAST)  # one process, from scratch
+    for name in ("features.npy", "pages.csv"):
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
 def test_page_task_never_reads_a_leftover_temporary_file(tmp_path):
     corpus = write_real_crops(tmp_path / "corpus")
     out = tmp_path / "out"

@@ -9,6 +9,7 @@ completion order (and the detector's convolutions give the same maps at any thre
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -49,28 +50,16 @@ class ProcessExecutor:
 
     def imap_unordered(self, fn: Callable, items: Iterable) -> Iterator[tuple[Any, Any]]:
         """Yield ``(item, fn(item))`` for every item, as they finish."""
-        items = iter(items)
-        pending = {}
-
-        def submit_next() -> None:
-            for item in items:
-                pending[self._pool.submit(fn, item)] = item
-                return
-
-        for _ in range(4 * self.workers):
-            submit_next()
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                item = pending.pop(future)
-                submit_next()
-                try:
-                    result = future.result()
-                except BrokenProcessPool as error:
-                    raise RuntimeError(
-                        "a worker process died (out of memory?); finished pages are kept: rerun "
-                        "with fewer --workers to go on") from error
-                yield item, result
+        finished = _bounded(items, 4 * self.workers, lambda item: self._pool.submit(fn, item),
+                            lambda pending: wait(pending, return_when=FIRST_COMPLETED)[0])
+        for item, future in finished:
+            try:
+                result = future.result()
+            except BrokenProcessPool as error:
+                raise RuntimeError(
+                    "a worker process died (out of memory?); finished pages are kept: rerun "
+                    "with fewer --workers to go on") from error
+            yield item, result
 
     def close(self) -> None:
         """Stop the processes (tasks not started are dropped: a rerun does them)."""
@@ -112,32 +101,36 @@ class DaskExecutor:
         self.description = f"dask ({n_workers} workers at {self._client.scheduler.address})"
 
     def imap_unordered(self, fn: Callable, items: Iterable) -> Iterator[tuple[Any, Any]]:
-        from dask.distributed import as_completed
+        from dask.distributed import wait as wait_dask
 
-        items = iter(items)
-        pending = as_completed()
-        owner = {}
-
-        def submit_next() -> bool:
-            for item in items:
-                future = self._client.submit(fn, item, pure=False)
-                owner[future.key] = item
-                pending.add(future)
-                return True
-            return False
-
-        for _ in range(self._window):
-            if not submit_next():
-                break
-        for future in pending:
-            item = owner.pop(future.key)
+        finished = _bounded(items, self._window,
+                            lambda item: self._client.submit(fn, item, pure=False),
+                            lambda pending: wait_dask(list(pending),
+                                                      return_when="FIRST_COMPLETED").done)
+        for item, future in finished:
             result = future.result()
             future.release()
-            submit_next()
             yield item, result
 
     def close(self) -> None:
         self._client.close()
+
+
+def _bounded(items: Iterable, window: int, submit: Callable, finished: Callable
+             ) -> Iterator[tuple[Any, Any]]:
+    """``(item, future)`` for every item as its future finishes, with at most ``window``
+    submitted and unfinished at once: ``submit(item)`` starts one, ``finished(futures)`` waits
+    for at least one of them and returns those done."""
+    items = iter(items)
+    pending = {}
+    for item in itertools.islice(items, window):
+        pending[submit(item)] = item
+    while pending:
+        for future in finished(pending):
+            item = pending.pop(future)
+            for following in itertools.islice(items, 1):
+                pending[submit(following)] = following
+            yield item, future
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None):

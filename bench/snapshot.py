@@ -2,9 +2,10 @@
 
 The benches and the detection check compare today's page step with the committed one in the
 same process: :func:`snapshot_modules` reads the committed ``digit_detector/prepare.py``,
-``digit_detector/inference.py`` and ``sphaera_tables/page_analysis.py``, rewires their imports
-of each other to the snapshot copies and imports them under private names. Everything else
-(the model, the bigram head, pooling) is today's, shared by both.
+``digit_detector/inference.py``, ``sphaera_tables/bigram.py`` and
+``sphaera_tables/page_analysis.py``, rewires their imports of each other to the snapshot copies
+and imports them under private names. Everything else (the model, pooling) is today's, shared
+by both.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT_FILES = {
     "prepare": "digit_detector/prepare.py",
     "inference": "digit_detector/inference.py",
+    "bigram": "sphaera_tables/bigram.py",
     "page_analysis": "sphaera_tables/page_analysis.py",
 }
 """Snapshot name -> committed file, in import order (each may import the ones before it)."""
 
 
 def snapshot_modules(rev: str = "HEAD") -> SimpleNamespace:
-    """The committed ``prepare``, ``inference`` and ``page_analysis`` modules of ``rev``, as
+    """The committed ``prepare``, ``inference``, ``bigram`` and ``page_analysis`` modules of ``rev``, as
     attributes of the returned namespace (imported as ``_snapshot_<name>``)."""
     modules = {}
     folder = Path(tempfile.mkdtemp(prefix="page_step_snapshot_"))
@@ -34,9 +36,8 @@ def snapshot_modules(rev: str = "HEAD") -> SimpleNamespace:
         source = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True,
                                 capture_output=True, text=True).stdout
         for earlier in modules:
-            package = "sphaera_tables" if earlier == "page_analysis" else "digit_detector"
-            source = source.replace(f"from {package}.{earlier} import",
-                                    f"from _snapshot_{earlier} import")
+            dotted = SNAPSHOT_FILES[earlier].removesuffix(".py").replace("/", ".")
+            source = source.replace(f"from {dotted} import", f"from _snapshot_{earlier} import")
         modules[name] = _import_file(folder / f"_snapshot_{name}.py", source)
     return SimpleNamespace(**modules)
 
@@ -55,6 +56,7 @@ def _import_file(path: Path, source: str) -> ModuleType:
 def current_modules() -> SimpleNamespace:
     """Today's modules, in the same shape as :func:`snapshot_modules`."""
     from digit_detector import inference, prepare
-    from sphaera_tables import page_analysis
+    from sphaera_tables import bigram, page_analysis
 
-    return SimpleNamespace(prepare=prepare, inference=inference, page_analysis=page_analysis)
+    return SimpleNamespace(prepare=prepare, inference=inference, bigram=bigram,
+                           page_analysis=page_analysis)

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from digit_detector.forward import detector_maps
 from digit_detector.model import DigitDetector
 from digit_detector.page import load_page
 from digit_detector.prepare import (
     PreparedPage,
-    detector_maps,
     local_maxima,
     maps_scale_evidence,
     prepare_page,

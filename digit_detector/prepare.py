@@ -20,8 +20,8 @@ import dataclasses
 import cv2
 import numpy as np
 import torch
-from torch import nn
 
+from digit_detector.forward import detector_maps
 from digit_detector.model import DigitDetector
 
 ROTATIONS = (0, 90, -90)
@@ -404,39 +404,6 @@ def _response(grey, detector, boxes, scale) -> float:
     maps = _crop_maps(grey, detector, boxes, scale)
     return float(maps_digit_pairs(maps, config)
                  + maps_digit_pairs(maps[:, list(UNTURNABLE_DIGITS)], config))
-
-
-def detector_maps(detector: DigitDetector, batch: torch.Tensor) -> torch.Tensor:
-    """``detector(batch)`` without gradients: digit maps (N, 10, h, w) of prepared ink
-    (N, 1, h, w) float32.
-
-    On the CPU the activations stay in oneDNN's own layout from the first convolution to the
-    last, which is what ``detector(batch)`` computes layer by layer with a reorder into and out
-    of that layout around every convolution: the same kernels, bit-identical maps, about half
-    the time. Elsewhere (or without oneDNN) the module runs as it is.
-    """
-    with torch.no_grad():
-        if not _runs_blocked(detector, batch):
-            return detector(batch)
-        hidden = batch.to_mkldnn()
-        for layer in detector.layers:
-            if isinstance(layer, nn.Conv2d):
-                hidden = torch.mkldnn_convolution(
-                    hidden, layer.weight.detach().to_mkldnn(), None, layer.padding,
-                    layer.stride, layer.dilation, layer.groups)
-            else:
-                hidden = torch.relu_(hidden)
-        return hidden.to_dense()
-
-
-def _runs_blocked(detector: DigitDetector, batch: torch.Tensor) -> bool:
-    """Whether :func:`detector_maps` can keep ``batch`` in oneDNN's layout: float32 on the
-    CPU with oneDNN present, and a network of plain convolutions and ReLUs."""
-    return (batch.device.type == "cpu" and batch.dtype == torch.float32
-            and torch.backends.mkldnn.is_available()
-            and all(isinstance(layer, (nn.Conv2d, nn.ReLU)) for layer in detector.layers)
-            and all(layer.weight.dtype == torch.float32 for layer in detector.layers
-                    if isinstance(layer, nn.Conv2d)))
 
 
 def maps_digit_pairs(maps: torch.Tensor, config) -> int:

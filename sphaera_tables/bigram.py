@@ -17,8 +17,9 @@ occurrences of "jk" gives phi_jk close to n.
 
 Why a sparse implementation: ``min`` can only exceed the threshold where ``a_j(x) > t``, and the
 detector's maps are near zero almost everywhere. The head therefore gathers the few "active"
-pixels (any map above t) and computes the pairs there, instead of 100 full-page maps per offset.
-The result equals the dense formula exactly (tests compare with a dense reference).
+pixels (any map above t) and computes the pairs there, and at each only for the digits j whose
+map is above t (one or two of the ten), instead of 100 full-page maps per offset. The result
+equals the dense formula to float rounding (tests compare with a dense reference).
 
 Relevance (BiLRP) through the head: ``min`` and ``max`` are winner-take-all under gradient x
 input, and the threshold is a gate that hands the surviving activation ``relu(m - t)`` to the
@@ -87,7 +88,10 @@ class ActivePixels:
             raise ValueError(f"expected digit maps of shape (1, 10, H, W), got {tuple(maps.shape)}")
         _, _, height, width = maps.shape
         with torch.no_grad():
-            flat = torch.nonzero(maps[0].amax(dim=0).reshape(-1) > threshold).flatten()
+            # compared in float64 whatever the maps' type: the same pixels for float32 maps
+            # as for the same maps converted to float64
+            strongest = maps[0].amax(dim=0).reshape(-1).double()
+            flat = torch.nonzero(strongest > threshold).flatten()
         n = flat.numel()
         xs = flat % width
         neighbours = []
@@ -145,7 +149,8 @@ class BigramPairs(nn.Module):
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:
         self._check(values)
-        return self._counts(*self._pair_operands(values[0].T))[None]
+        entries = self._entries(values[0].T)
+        return self._counts(entries, *self._pair_operands(values[0].T, entries))[None]
 
     def pixel_relevance(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Relevance of every bigram count on every active pixel, in one backward pass.
@@ -156,14 +161,15 @@ class BigramPairs(nn.Module):
         ``(x, j, k)`` feeds only ``phi_jk``, so making the pair-space operands leaves of the graph
         separates the 100 outputs and a single backward pass yields them all.
         """
-        phi, operands, grads = self._operand_gradients(values)
+        phi, (pixels, digits), operands, grads = self._operand_gradients(values)
         n = self.active.count
-        relevance = values.new_zeros(N_BIGRAMS, n + 1)
-        relevance[:, :n] = (grads[0] * operands[0]).reshape(n, N_BIGRAMS).T
-        for neighbour, grad, operand in zip(self.active.neighbours, grads[1:], operands[1:],
-                                            strict=True):
-            relevance.index_add_(1, neighbour, (grad * operand).reshape(n, N_BIGRAMS).T)
-        return phi.detach(), relevance
+        bigrams = N_DIGITS * digits[:, None] + torch.arange(N_DIGITS)  # (m, 10)
+        relevance = values.new_zeros(N_BIGRAMS * (n + 1))
+        targets = [pixels, *(neighbour[pixels] for neighbour in self.active.neighbours)]
+        for target, grad, operand in zip(targets, grads, operands, strict=True):
+            relevance.index_add_(0, (bigrams * (n + 1) + target[:, None]).reshape(-1),
+                                 (grad * operand).reshape(-1))
+        return phi.detach(), relevance.reshape(N_BIGRAMS, n + 1)
 
     def map_gradients(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Gradient of every bigram count on every map value, in one backward pass.
@@ -172,47 +178,62 @@ class BigramPairs(nn.Module):
         ``gradients[m, c, i] = d phi_m / d values[0, c, i]`` (as 100 seeded backward passes
         through :meth:`forward` give; separated as in :meth:`pixel_relevance`).
         """
-        phi, _, grads = self._operand_gradients(values)
+        phi, (pixels, digits), _, grads = self._operand_gradients(values)
         n = self.active.count
-        gradients = values.new_zeros(N_DIGITS, N_DIGITS, N_DIGITS, n + 1)  # (j, k, map, pixel)
-        for j in range(N_DIGITS):
-            gradients[j, :, j, :n] += grads[0][:, j, :].T
-        for neighbour, grad in zip(self.active.neighbours, grads[1:], strict=True):
-            for k in range(N_DIGITS):
-                gradients[:, k, k].index_add_(1, neighbour, grad[:, :, k].T)
+        bigrams = N_DIGITS * digits[:, None] + torch.arange(N_DIGITS)  # (m, 10)
+        gradients = values.new_zeros(N_BIGRAMS * N_DIGITS * (n + 1))  # (bigram, map, pixel)
+        left_map, right_map = digits[:, None].expand(-1, N_DIGITS), torch.arange(N_DIGITS)
+        sides = [(pixels, left_map), *((neighbour[pixels], right_map)
+                                       for neighbour in self.active.neighbours)]
+        for (target, read_map), grad in zip(sides, grads, strict=True):
+            flat = (bigrams * N_DIGITS + read_map) * (n + 1) + target[:, None]
+            gradients.index_add_(0, flat.reshape(-1), grad.reshape(-1))
         return phi, gradients.reshape(N_BIGRAMS, N_DIGITS, n + 1)
 
     def _operand_gradients(self, values: torch.Tensor):
-        """``(phi, operands, gradients)``: the pair-space operands (leaves) and the gradient of
-        ``phi.sum()`` on each; an entry ``(x, j, k)`` of an operand feeds ``phi_jk`` only."""
+        """``(phi, entries, operands, gradients)``: the pair-space entries and operands (leaves)
+        and the gradient of ``phi.sum()`` on each operand; an entry ``(x, j)`` of an operand at
+        column ``k`` feeds ``phi_jk`` only."""
         self._check(values)
+        pixel_values = values[0].T.detach()
+        entries = self._entries(pixel_values)
         with torch.enable_grad():
             operands = [op.detach().requires_grad_() for op in
-                        self._pair_operands(values[0].T.detach())]
-            phi = self._counts(*operands)
+                        self._pair_operands(pixel_values, entries)]
+            phi = self._counts(entries, *operands)
             grads = torch.autograd.grad(phi.sum(), operands)
-        return phi.detach(), [op.detach() for op in operands], grads
+        return phi.detach(), entries, [op.detach() for op in operands], grads
 
     def _check(self, values: torch.Tensor) -> None:
         if values.dim() != 3 or values.shape[:2] != (1, N_DIGITS):
             raise ValueError(f"expected values of shape (1, 10, n + 1), got {tuple(values.shape)}")
 
-    def _pair_operands(self, values: torch.Tensor) -> list[torch.Tensor]:
-        """The digit-j side and, per offset, the digit-k side, each (n, 10, 10) in pair space."""
+    def _entries(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(pixels, digits)``, (m,) each: the active pixels x and digits j with ``a_j(x)``
+        above the threshold. ``min(a_j(x), .)`` is at most ``a_j(x)``, so the pairs of every
+        other (x, j) are gated to zero, with zero gradient: leaving them out changes neither phi
+        nor any relevance (only the order in which phi's terms are summed)."""
         n = self.active.count
-        left = values[:n, :, None].expand(n, N_DIGITS, N_DIGITS)
-        rights = [values[neighbour][:, None, :].expand(n, N_DIGITS, N_DIGITS)
-                  for neighbour in self.active.neighbours]
+        return torch.nonzero(values[:n].detach() > self.threshold, as_tuple=True)
+
+    def _pair_operands(self, values: torch.Tensor, entries) -> list[torch.Tensor]:
+        """The digit-j side and, per offset, the digit-k side, each (m, 10) in pair space: row
+        ``e`` holds the pairs of entry ``e = (x, j)`` with every digit k."""
+        pixels, digits = entries
+        left = values[pixels, digits][:, None].expand(-1, N_DIGITS)
+        rights = [values[neighbour[pixels]] for neighbour in self.active.neighbours]
         return [left, *rights]
 
-    def _counts(self, left: torch.Tensor, *rights: torch.Tensor) -> torch.Tensor:
+    def _counts(self, entries, left: torch.Tensor, *rights: torch.Tensor) -> torch.Tensor:
         """phi (100,) from the pair-space operands: max over offsets of min, gated, summed."""
         best = None
         for right in rights:
             pair = torch.minimum(left, right)
             best = pair if best is None else torch.maximum(best, pair)
         gated = conservative_gate(best, self.threshold)
-        return gated.sum(dim=0).reshape(N_BIGRAMS) / self.unit
+        digits = entries[1]
+        counts = torch.stack([gated[digits == j].sum(dim=0) for j in range(N_DIGITS)])
+        return counts.reshape(N_BIGRAMS) / self.unit
 
 
 class BigramHead(nn.Module):

@@ -171,10 +171,11 @@ def analyse_page(grey: np.ndarray, detector: DigitDetector, config: FeatureConfi
                          detector.config.digit_pitch_px, detector.config.digit_height_px)
     digits = detection.digits.assign(number=group_numbers(detection.digits, frame))
     head = config.head(detector.config)
-    maps = detection.maps[None].double()
+    maps = detection.maps[None]
     active = head.active_pixels(maps)
     labels = _nearest_number_labels(active, prepared, digits, config, detector.config)
-    phi, relevance = head.pairs_model(active).pixel_relevance(active.gather(maps))
+    values = active.gather(maps).double()  # the head in float64, at the active pixels only
+    phi, relevance = head.pairs_model(active).pixel_relevance(values)
     pooled = pool(Factors(values=relevance.numpy(), phi=phi.numpy()), labels)
     factors = np.zeros((len(phi), n_numbers(digits) + 1))
     factors[:, : pooled.values.shape[1]] = pooled.values

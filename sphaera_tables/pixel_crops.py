@@ -37,7 +37,7 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from digit_detector.prepare import detector_maps
+from digit_detector.forward import detector_maps
 from sphaera_tables.bigram import BigramHead
 from sphaera_tables.explain import Composite, PooledFactors
 from sphaera_tables.explain.factors import seeded_relevance

@@ -172,6 +172,19 @@ def test_active_pixel_coordinates_are_where_some_map_exceeds_the_threshold():
     np.testing.assert_array_equal(y.numpy(), ys)
 
 
+
+def test_float32_maps_have_the_active_pixels_of_the_same_maps_in_float64():
+    """Page analysis finds the active pixels on the detector's float32 maps and runs the head
+    on their values in float64: a value that rounds to the threshold in float32 is above it."""
+    maps = blob_maps([(20, 10, 3), (60, 20, 8)]).float()
+    maps[0, 5, 30, 100] = float(np.float32(THRESHOLD))  # 0.2000000030 > 0.2, equal in float32
+    offsets = bigram_offsets(PITCH, HEIGHT)
+    single = ActivePixels.from_maps(maps, THRESHOLD, offsets)
+    double = ActivePixels.from_maps(maps.double(), THRESHOLD, offsets)
+    assert torch.equal(single.flat, double.flat)
+    assert torch.equal(single.neighbours, double.neighbours)
+    assert torch.equal(single.gather(maps).double(), double.gather(maps.double()))
+
 def test_page_model_is_the_head_applied_to_the_detector_output():
     maps = blob_maps([(20, 10, 3), (30, 12, 7)])
     head = make_head()

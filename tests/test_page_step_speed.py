@@ -8,6 +8,7 @@ import pytest
 import torch
 from test_detector_fixtures import render_table
 
+import digit_detector.forward as forward
 import digit_detector.inference as inference
 import digit_detector.prepare as prepare
 from digit_detector import DigitDetector, detect, digit_maps, prepare_page
@@ -31,18 +32,18 @@ def test_blocked_layout_gives_the_module_output_bit_for_bit():
     batch = torch.rand(3, 1, 70, 90)
     batch[1] = 0
     batch[2, :, 20:50, 30:60] = 0
-    assert torch.equal(prepare.detector_maps(detector, batch), plain_maps(detector, batch))
+    assert torch.equal(forward.detector_maps(detector, batch), plain_maps(detector, batch))
 
 
 def test_blocked_layout_falls_back_where_it_cannot_run(monkeypatch):
     detector = random_detector(3)
     batch = torch.rand(1, 1, 40, 40)
-    assert prepare._runs_blocked(detector, batch)
-    assert not prepare._runs_blocked(detector.double(), batch.double())
+    assert forward._runs_blocked(detector, batch)
+    assert not forward._runs_blocked(detector.double(), batch.double())
     detector.float()
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
-    assert not prepare._runs_blocked(detector, batch)
-    assert torch.equal(prepare.detector_maps(detector, batch), plain_maps(detector, batch))
+    assert not forward._runs_blocked(detector, batch)
+    assert torch.equal(forward.detector_maps(detector, batch), plain_maps(detector, batch))
 
 
 def _islands_page(detector, ink):

@@ -30,10 +30,14 @@ from digit_detector.page import PageReadError
 from digit_detector.weights import load_detector
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
 
-ANALYSIS_MODULES = ("digit_detector.inference", "digit_detector.prepare",
+ANALYSIS_MODULES = ("digit_detector.model", "digit_detector.forward",
+                    "digit_detector.inference", "digit_detector.prepare",
                     "digit_detector.reading", "sphaera_tables.bigram",
-                    "sphaera_tables.numbers", "sphaera_tables.page_analysis")
-"""The modules whose code defines what a cached page analysis holds."""
+                    "sphaera_tables.explain.pooling", "sphaera_tables.numbers",
+                    "sphaera_tables.page_analysis")
+"""The modules whose code defines what a cached page analysis holds: the network, its forward
+pass, the page's preparation and digits, the bigram head, the pooling of its relevance onto
+the numbers, and the analysis itself."""
 THUMBNAIL_SIDE = 800
 TRIM_ABOVE_BYTES = 1 << 30
 """Resident memory above which a page task hands freed memory back to the system (see

@@ -91,8 +91,21 @@ def test_code_fingerprint_is_the_sha256_of_the_modules_source_in_order():
     assert code_fingerprint(ANALYSIS_MODULES) == digest.hexdigest()
     one = hashlib.sha256(Path(page_task.__file__).read_bytes()).hexdigest()
     assert code_fingerprint(("sphaera_tables.page_task",)) == one
-    assert "sphaera_tables.bigram" in ANALYSIS_MODULES and "digit_detector.inference" in \
-        ANALYSIS_MODULES
+
+
+def test_every_step_of_a_page_analysis_is_in_the_fingerprint():
+    """A change to any code that computes what the cache holds redoes the pages."""
+    from digit_detector import DigitDetector, detect, prepare_page
+    from digit_detector.forward import detector_maps
+    from digit_detector.reading import next_digits
+    from sphaera_tables.bigram import BigramHead
+    from sphaera_tables.explain import pool
+    from sphaera_tables.numbers import group_numbers
+    from sphaera_tables.page_analysis import analyse_page
+
+    steps = (DigitDetector, detector_maps, detect, prepare_page, next_digits, BigramHead, pool,
+             group_numbers, analyse_page)
+    assert {step.__module__ for step in steps} <= set(ANALYSIS_MODULES)
 
 
 def test_cache_file_lies_in_a_folder_named_by_the_keys_first_two_characters(tmp_path):

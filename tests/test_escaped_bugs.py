@@ -192,15 +192,29 @@ def test_pixel_level_relevance_follows_the_paper_rules_not_plain_gradients():
             pooled.append(PooledFactors(values=linear_maps.bigram @ factors.values,
                                         phi=linear_maps.bigram @ factors.phi,
                                         centres=factors.centres))
-        return bilrp(*pooled).relevance
+        return bilrp(*pooled)
 
-    paper = relevance_under(Composite({"detector.layers.0": ZBox(0.0, 1.0),
-                                       nn.Conv2d: Gamma(0.5)}))
-    plain = relevance_under(Composite({nn.Conv2d: Gamma(0.0)}))
+    reference = relevance_under(Composite({"detector.layers.0": ZBox(0.0, 1.0),
+                                           nn.Conv2d: Gamma(0.5)}))
+    paper = reference.relevance
+    plain = relevance_under(Composite({nn.Conv2d: Gamma(0.0)})).relevance
+    # the pixel path keeps only the super-pixels that carry relevance: set back on the grid,
+    # every other entry is zero
+    rows, columns = (_grid_positions(mine, everyone) for mine, everyone in (
+        (explanation.centres_a, reference.centres_a), (explanation.centres_b, reference.centres_b)))
+    assert len(rows) < len(paper) and len(columns) < paper.shape[1]
+    relevance = np.zeros_like(paper)
+    relevance[np.ix_(rows, columns)] = explanation.relevance
     scale = np.abs(paper).max()
     assert scale > 0
-    np.testing.assert_allclose(explanation.relevance, paper, atol=1e-6 * scale)
-    assert np.abs(explanation.relevance - plain).max() > 0.01 * scale
+    np.testing.assert_allclose(relevance, paper, atol=1e-6 * scale)
+    assert np.abs(relevance - plain).max() > 0.01 * scale
+
+
+def _grid_positions(centres: np.ndarray, grid_centres: np.ndarray) -> np.ndarray:
+    """Index of each of ``centres`` (G, 2) among ``grid_centres`` (N, 2), matched exactly."""
+    index = {tuple(centre): i for i, centre in enumerate(grid_centres.tolist())}
+    return np.array([index[tuple(centre)] for centre in centres.tolist()])
 
 
 # 4. explain --results --------------------------------------------------------------------------

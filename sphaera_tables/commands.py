@@ -75,7 +75,8 @@ def _detector_option(function):
 @click.option("--workers", type=click.IntRange(1),
               help="Processes that analyse pages on this machine (default: this process "
                    "alone, its convolutions on every core). Each holds a page of its own "
-                   "(0.5-1 GB); two on two cores analysed 1.07-1.12 times as many pages a second.")
+                   "(0.5-1 GB); on two cores, two were no faster than one (0.94x): they pay "
+                   "where one process leaves cores idle.")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run the page analysis on an existing Dask cluster, e.g. tcp://host:8786 "
                    "(needs the 'dask' extra).")

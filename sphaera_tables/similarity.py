@@ -31,6 +31,7 @@ from corpus_tools.results_folder import (
     CELL_FEATURES,
     EXPLANATIONS,
     FEATURES,
+    PIXELS_SUFFIX,
     SIMILARITY,
     STATISTICS,
     THUMBNAILS,
@@ -100,7 +101,6 @@ PIXEL_MODULES = ("sphaera_tables.pixel_explanation", "sphaera_tables.pixel_crops
                  "sphaera_tables.explain.factors", "sphaera_tables.explain.pair_relevance",
                  "sphaera_tables.explain.render")
 """The modules whose code defines the pixel-level picture (``--pixels``)."""
-PIXELS_SUFFIX = "_pixels.png"
 VARIANT_COLUMNS = ["page_a", "page_b", "row_a", "row_b", "text_a", "text_b", "row_text_a",
                    "row_text_b"]
 METADATA_COLUMNS = ["book_id", "title", "author", "printer", "publisher", "place", "year", "handle",

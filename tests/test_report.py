@@ -10,6 +10,7 @@ import pytest
 
 from corpus_tools.networks import ResultsError, pair_key
 from corpus_tools.networks.fabricate import fabricate_pictures, fabricate_results
+from corpus_tools.results_folder import PIXELS_SUFFIX
 from sphaera_tables.report import build_report, handle_url, report_context
 from sphaera_tables.report.pictures import NETWORK_SIZE, heatmap, network_picture
 
@@ -89,6 +90,19 @@ def test_report_shows_every_match_with_its_pictures(folder):
     assert not any(re.match(r"(https?:)?//", attrs.get("src", "")) for _, attrs in page.tags)
     assert "<svg class=\"network\"" in html and "<svg class=\"heatmap\"" in html
     assert "Strongest digit links" in html
+
+
+def test_a_pairs_pixel_picture_is_linked_when_it_exists(folder):
+    """`tables similarity --pixels` writes PAIR_pixels.png beside PAIR.png: its card links it,
+    the others do not."""
+    first = report_context(folder)["cards"][0]
+    picture = folder / first["explanation"]["picture"]
+    pixels = picture.with_name(picture.stem + PIXELS_SUFFIX)
+    pixels.write_bytes(picture.read_bytes())
+    page = parse(build_report(folder).read_text(encoding="utf-8"))
+    links = [attrs["href"] for tag, attrs in page.tags
+             if tag == "a" and attrs.get("href", "").endswith(PIXELS_SUFFIX)]
+    assert links == [pixels.relative_to(folder).as_posix()]
 
 
 def test_user_data_is_escaped_everywhere(folder):

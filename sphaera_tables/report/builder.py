@@ -20,6 +20,7 @@ from corpus_tools.results_folder import (
     EXPLANATIONS,
     FEATURES,
     MANIFEST,
+    PIXELS_SUFFIX,
     THUMBNAILS,
     ResultsFolder,
 )
@@ -103,20 +104,23 @@ def _pairs(matches):
 
 
 def _explanation(out_dir, page_a, page_b, warnings):
-    """Explanation picture (relative path) and strongest links of a pair, either direction."""
+    """Explanation picture and pixel-level picture (relative paths, None when absent) and the
+    strongest links of a pair, either direction."""
     for first, second, swapped in ((page_a, page_b, False), (page_b, page_a, True)):
         picture = ResultsFolder.explanation_name(first, second, ".png")
+        pixels = ResultsFolder.explanation_name(first, second, PIXELS_SUFFIX)
         data_path = out_dir / ResultsFolder.explanation_name(first, second, ".json")
         if not (out_dir / picture).is_file() and not data_path.is_file():
             continue
         view = {
             "picture": picture if (out_dir / picture).is_file() else None,
+            "pixels": pixels if (out_dir / pixels).is_file() else None,
             "links": [], "residual": None,
         }
         if data_path.is_file():
             _read_links(data_path, swapped, view, warnings)
         return view
-    return {"picture": None, "links": [], "residual": None}
+    return {"picture": None, "pixels": None, "links": [], "residual": None}
 
 
 def _read_links(path, swapped, view, warnings):

@@ -114,7 +114,7 @@ def graded(relevance: np.ndarray, power: float = 2.0) -> np.ndarray:
     link at full colour.
 
     Algorithm 1's normalisation (by the fourth-power mean over all pairs, saturating at 4) suits
-    the number picture's matrix; over the tens of thousands of super-pixel pairs of a page
+    the number picture's matrix; over the hundreds of thousands of super-pixel pairs of a page
     pair, where the relevance sits in a few hundred, every one of the strongest 150 links
     passed the saturation and all were drawn alike (the strongest 150 of a demo pair span 1 to
     0.36 of the largest)."""
@@ -155,7 +155,8 @@ def page_pixel_factors(grey: np.ndarray, analysis: PageAnalysis, detector, head,
 def pixel_pair(factors_a: PooledFactors, maps_a, factors_b: PooledFactors,
                maps_b) -> PairExplanation:
     """The pixel-level BiLRP of a pair from its pages' factors and linear maps (the bigram part
-    of the score, ``maps.bigram`` (K, 100))."""
+    of the score, ``maps.bigram`` (K, 100)), over the super-pixels that carry relevance
+    (:func:`_carrying`; the explanation's centres say which)."""
     pooled = [_carrying(PooledFactors(values=linear_maps.bigram @ factors.values,
                                       phi=linear_maps.bigram @ factors.phi,
                                       centres=factors.centres))

@@ -142,33 +142,34 @@ def page_pixel_factors(grey: np.ndarray, analysis: PageAnalysis, detector, head,
                        progress: Progress = silent) -> tuple[PooledFactors, np.ndarray]:
     """One page's part of the pixel level, reusable for every pair it is in.
 
-    Returns the LRP factors of its 100 bigram counts pooled on ``cell`` x ``cell`` super-pixels
-    of the upright working-scale page, and that page (uint8, ink dark).
+    Returns the LRP factors of its 100 bigram counts pooled on the ``cell`` x ``cell``
+    super-pixels of the upright working-scale page that carry relevance (:func:`_carrying`;
+    their centres say which), and that page (uint8, ink dark).
     """
     x = prepare_page(grey, detector, scale=analysis.scale, rotation=analysis.rotation).image
     labels = grid_labels(tuple(x.shape[-2:]), cell)
     factors = cropped_pooled_factors(detector, head, x, labels, detector_composite(detector),
                                      progress=progress)
-    return factors, np.clip(255 * (1 - x[0, 0].numpy()), 0, 255).astype(np.uint8)
+    return _carrying(factors), np.clip(255 * (1 - x[0, 0].numpy()), 0, 255).astype(np.uint8)
 
 
 def pixel_pair(factors_a: PooledFactors, maps_a, factors_b: PooledFactors,
                maps_b) -> PairExplanation:
     """The pixel-level BiLRP of a pair from its pages' factors and linear maps (the bigram part
-    of the score, ``maps.bigram`` (K, 100)), over the super-pixels that carry relevance
-    (:func:`_carrying`; the explanation's centres say which)."""
-    pooled = [_carrying(PooledFactors(values=linear_maps.bigram @ factors.values,
-                                      phi=linear_maps.bigram @ factors.phi,
-                                      centres=factors.centres))
+    of the score, ``maps.bigram`` (K, 100)), over the super-pixels the factors hold (those
+    that carry relevance, :func:`page_pixel_factors`)."""
+    pooled = [PooledFactors(values=linear_maps.bigram @ factors.values,
+                            phi=linear_maps.bigram @ factors.phi, centres=factors.centres)
               for factors, linear_maps in ((factors_a, maps_a), (factors_b, maps_b))]
     return bilrp(pooled[0], pooled[1])
 
 
 def _carrying(factors: PooledFactors) -> PooledFactors:
     """Only the super-pixels that carry some relevance: a super-pixel whose factors are all zero
-    (paper, ink far from any digit) joins nothing, and the pair's relevance matrix, the product
-    of both pages' super-pixel counts, shrinks with the blank ones gone (two demo pages: 4.9 GB
-    with them)."""
+    (paper, ink far from any digit) joins nothing, and the relevance matrix of every pair the
+    page is in, the product of both pages' super-pixel counts, shrinks with the blank ones gone
+    (two demo pages: 4.9 GB with them). Dropped once per page, before its factors are kept for
+    its pairs."""
     kept = np.flatnonzero(np.any(factors.values != 0, axis=0))
     return dataclasses.replace(factors, values=factors.values[:, kept],
                                centres=factors.centres[kept])
@@ -179,7 +180,7 @@ class PixelPictures:
 
     ``picture(page_a, page_b)`` takes two ``(page_id, load_grey, analysis, linear_maps)`` and
     returns the picture (RGB uint8) and the conservation residual; the factors of the last
-    ``keep`` pages stay in memory (about 100 x G float32 each).
+    ``keep`` pages stay in memory (100 x G float32 each, G the super-pixels that carry relevance).
     """
 
     def __init__(self, detector, head, cell: int = PIXEL_CELL, keep: int = 32):

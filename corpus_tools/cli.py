@@ -29,7 +29,9 @@ def synth_command(out_dir, pages, seed, metadata_csv, typefaces, dpi_range, quie
 
     DIR receives the page images (<book>_p<NNN>.jpg), metadata.csv, and the ground truth in
     DIR/truth: pages.csv (kind, typeface, dpi, rotation), tables.csv (which table, copied from
-    which book, with which misprints) and digits.csv (a box for every printed digit).
+    which book, with which misprints), digits.csv (a box for every printed digit) and
+    letters.csv.gz (a box for every printed character of the words, to name the letters a
+    detector reads as digits: tables evaluate detection).
     """
     from corpus_tools.synth import generate_corpus
 

@@ -12,6 +12,9 @@ from digit_detector.inference import DEFAULT_THRESHOLD
 from digit_detector.page import IMAGE_SUFFIXES
 from sphaera_tables.progress import progress_bar, quiet_option, stderr_is_terminal, tracked
 
+LETTERS_SHOWN = 12
+"""Letter-as-digit confusions printed by ``tables evaluate detection`` (all are in --json)."""
+
 
 def _load_weights(weights):
     from digit_detector.weights import WeightFileError, load_detector
@@ -206,7 +209,8 @@ def evaluate_detection_command(corpus, weights, threshold, max_pages, per_page, 
     """Score the digit detector on a synthetic corpus with ground truth (tables synth).
 
     Prints precision, recall and F1 of the detected digits (right digit, centre within half
-    a digit height of the true one), false detections on non-table pages, and the mean
+    a digit height of the true one), recall in table cells, folios and title pages, false
+    detections on non-table pages and the printed letters most often read as digits, the mean
     correlation of predicted and true bigram histograms for sparse, dense and very dense
     tables, and how often the automatic working scale is within 20 % of the true one. Use a
     corpus in typefaces the detector was not trained on (--typefaces heldout).
@@ -238,8 +242,18 @@ def evaluate_detection_command(corpus, weights, threshold, max_pages, per_page, 
         click.echo(f"{name:>7} pages: precision {part['precision']:.3f}  recall "
                    f"{part['recall']:.3f}  F1 {part['f1']:.3f}  ({part['detected']} detected, "
                    f"{part['true_digits']} true)")
+    click.echo("recall by place: " + ", ".join(
+        f"{role} {part['recall']:.3f} ({part['true_digits']} digits)"
+        for role, part in summary["recall_by_role"].items()))
     click.echo(f"non-table pages: {summary['non_table_pages']}, false detections "
                f"{summary['non_table_false_positives']}")
+    letters = summary["letters_read_as_digits"]
+    if letters is not None:
+        shown = list(letters.items())[:LETTERS_SHOWN]
+        click.echo(f"false detections on printed letters: {sum(letters.values())}"
+                   + ("; most often " if shown else "") + ", ".join(
+                       "{!r} as {} ({})".format(*pair.rsplit(">", 1), count)
+                       for pair, count in shown))
     for name, part in summary["bigram_correlation"].items():
         click.echo(f"bigram correlation, {name} tables: {part['mean']:.3f} "
                    f"({part['pages']} pages)")

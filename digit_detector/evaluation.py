@@ -3,11 +3,15 @@
 Two measures: precision / recall / F1 of individual digits (right class, centre within half a
 digit height of a true centre, one detection per true digit), and the authors' measure, the
 Pearson correlation between the predicted and the true 100-bin bigram histogram of a page.
+Recall is also given by where a digit is printed (table cells, folios, title pages), and false
+detections are named by the printed letter they lie on (``truth/letters.csv.gz``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +28,11 @@ from digit_detector.reading import next_digits
 
 DENSITY_CLASSES = ((0, 150, "sparse"), (150, 400, "dense"), (400, np.inf, "very dense"))
 """Table density by true digits per page: (from, to, name)."""
+ROLES = ("cells", "folios", "titles")
+"""Where a true digit is printed: in a table cell, elsewhere on a table, prose or diagram page
+(the folio), or on a title page (the imprint's year)."""
+LETTERS_FILE = "letters.csv.gz"
+"""Truth file of the printed letters in a synthetic corpus's ``truth/`` (optional)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,24 +71,57 @@ def match_digits(detected: pd.DataFrame, truth: pd.DataFrame) -> MatchCounts:
     y1, digit) of the same class has its centre within half its box height; detections are
     matched in order of decreasing score, each true digit at most once.
     """
+    correct, _ = matched_digits(detected, truth)
+    hits = int(correct.sum())
+    return MatchCounts(hits, len(detected) - hits, len(truth) - hits)
+
+
+def matched_digits(detected: pd.DataFrame, truth: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Which detections are correct (bool, in the order of ``detected``) and which true digits
+    were found (bool, in the order of ``truth``), matched as in :func:`match_digits`."""
+    correct = np.zeros(len(detected), dtype=bool)
+    taken = np.zeros(len(truth), dtype=bool)
     if len(truth) == 0 or len(detected) == 0:
-        return MatchCounts(0, len(detected), len(truth))
+        return correct, taken
     true_x = ((truth.x0 + truth.x1) / 2).to_numpy(float)
     true_y = ((truth.y0 + truth.y1) / 2).to_numpy(float)
     radius = ((truth.y1 - truth.y0) / 2).to_numpy(float)
     true_digit = truth.digit.to_numpy()
     tree = cKDTree(np.column_stack([true_x, true_y]))
-    taken = np.zeros(len(truth), dtype=bool)
-    hits = 0
-    order = detected.sort_values("score", ascending=False)
-    for x, y, digit in zip(order.x, order.y, order.digit, strict=True):
-        for index in tree.query_ball_point([x, y], r=float(radius.max())):
-            if (not taken[index] and true_digit[index] == digit
-                    and np.hypot(x - true_x[index], y - true_y[index]) <= radius[index]):
-                taken[index] = True
-                hits += 1
+    order = np.argsort(-detected.score.to_numpy(float), kind="stable")
+    xs, ys, digits = (detected[c].to_numpy() for c in ("x", "y", "digit"))
+    for i in order:
+        for index in tree.query_ball_point([xs[i], ys[i]], r=float(radius.max())):
+            if (not taken[index] and true_digit[index] == digits[i]
+                    and np.hypot(xs[i] - true_x[index], ys[i] - true_y[index]) <= radius[index]):
+                taken[index] = correct[i] = True
                 break
-    return MatchCounts(hits, len(detected) - hits, len(truth) - hits)
+    return correct, taken
+
+
+def digit_roles(truth: pd.DataFrame, kind: str) -> np.ndarray:
+    """The :data:`ROLES` entry of every true digit of a page of ``kind`` (str array)."""
+    in_cell = truth.cell_key.fillna("").astype(str).to_numpy() != ""
+    return np.where(in_cell, "cells", "titles" if kind == "title" else "folios")
+
+
+def letters_read_as_digits(detected: pd.DataFrame, letters: pd.DataFrame) -> Counter:
+    """Count the ``detected`` digits (x, y, digit) that lie on a printed letter (truth box x0,
+    y0, x1, y1 with its ``char``), as ``"char>digit"``: the letter whose box holds the centre,
+    the nearest box centre where boxes overlap. Digits set as words (e.g. the "2a" of a seconds
+    column) are not letters and are left out."""
+    letters = letters[~letters.char.astype(str).str.isdigit()]
+    counts: Counter = Counter()
+    if len(letters) == 0 or len(detected) == 0:
+        return counts
+    x0, y0, x1, y1 = (letters[c].to_numpy(float) for c in ("x0", "y0", "x1", "y1"))
+    chars = letters.char.astype(str).to_numpy()
+    for x, y, digit in zip(detected.x, detected.y, detected.digit, strict=True):
+        inside = np.flatnonzero((x0 <= x) & (x < x1) & (y0 <= y) & (y < y1))
+        if len(inside):
+            distance = np.hypot((x0[inside] + x1[inside]) / 2 - x, (y0[inside] + y1[inside]) / 2 - y)
+            counts[f"{chars[inside[np.argmin(distance)]]}>{int(digit)}"] += 1
+    return counts
 
 
 def true_bigram_instances(truth: pd.DataFrame) -> pd.DataFrame:
@@ -138,22 +180,31 @@ def evaluate_corpus(
     Returns one row per page: page_id, kind, typeface, true_digits, detected, true_positives,
     false_positives, false_negatives, precision, recall, f1, bigram_correlation, density
     (tables only), scale_ratio (chosen working scale over the true one, see
-    :func:`scale_ratio`) and error (a page that could not be read, skipped).
+    :func:`scale_ratio`), ``<role>_true`` and ``<role>_found`` for each of :data:`ROLES`,
+    letters_read (JSON ``{"char>digit": count}`` of :func:`letters_read_as_digits`; empty
+    when the corpus has no letters file) and error (a page that could not be read, skipped).
     """
     corpus = Path(corpus)
     pages = pd.read_csv(corpus / "truth" / "pages.csv")
-    digits = pd.read_csv(corpus / "truth" / "digits.csv")
+    digits = pd.read_csv(corpus / "truth" / "digits.csv", dtype={"cell_key": str})
+    letters_path = corpus / "truth" / LETTERS_FILE
+    letters = (pd.read_csv(letters_path, dtype={"char": str}, keep_default_na=False)
+               if letters_path.is_file() else None)
+    letters_by_page = {} if letters is None else dict(tuple(letters.groupby("page_id")))
     class_ratios = class_height_ratios(digits)
     if max_pages is not None:
         pages = pages.head(max_pages)
     rows = []
     for index, page in enumerate(pages.itertuples(index=False)):
         truth = digits[digits.page_id == page.page_id]
+        roles = digit_roles(truth, page.kind)
         row = {"page_id": page.page_id, "kind": page.kind, "typeface": page.typeface,
                "true_digits": len(truth), "detected": 0, "true_positives": 0,
                "false_positives": 0, "false_negatives": 0, "precision": np.nan,
                "recall": np.nan, "f1": np.nan, "bigram_correlation": np.nan, "density": "",
-               "scale_ratio": np.nan, "error": ""}
+               "scale_ratio": np.nan,
+               **{f"{role}_true": int((roles == role).sum()) for role in ROLES},
+               **{f"{role}_found": 0 for role in ROLES}, "letters_read": "", "error": ""}
         if progress is not None:
             progress(index, len(pages))
         try:
@@ -162,7 +213,8 @@ def evaluate_corpus(
             rows.append({**row, "error": str(error)})
             continue
         found = detection.digits
-        counts = match_digits(found, truth)
+        correct, taken = matched_digits(found, truth)
+        counts = MatchCounts(int(correct.sum()), int((~correct).sum()), int((~taken).sum()))
         scale = detection.prepared.scale
         predicted = page_bigrams(found, detection.prepared, detector.config)
         row.update(detected=len(found), true_positives=counts.true_positives,
@@ -172,7 +224,12 @@ def evaluate_corpus(
                    bigram_correlation=histogram_correlation(predicted, true_bigrams(truth)),
                    density=density_class(len(truth)) if page.kind == "table" else "",
                    scale_ratio=scale_ratio(scale, truth, detector.config.digit_height_px,
-                                           class_ratios))
+                                           class_ratios),
+                   **{f"{role}_found": int(taken[roles == role].sum()) for role in ROLES})
+        if letters is not None:
+            read = letters_read_as_digits(found[~correct],
+                                          letters_by_page.get(page.page_id, letters.iloc[:0]))
+            row["letters_read"] = json.dumps(dict(sorted(read.items())), ensure_ascii=False)
         rows.append(row)
     if progress is not None:
         progress(len(pages), len(pages))
@@ -197,7 +254,8 @@ def density_class(true_digits: int) -> str:
 def summarise(per_page: pd.DataFrame) -> dict:
     """Corpus figures: overall and table-only P/R/F1, non-table false positives, mean bigram
     correlation per density class, share of measurable pages whose chosen scale is within 20 %
-    of the true one, pages skipped."""
+    of the true one, pages skipped, recall by :data:`ROLES` and the false digits read on
+    letters (``{"char>digit": count}``, most frequent first; None without a letters file)."""
     ok = per_page[per_page.error == ""] if "error" in per_page else per_page
     summary: dict = {"pages": int(len(per_page)), "skipped": int(len(per_page) - len(ok))}
     for name, subset in (("all", ok), ("tables", ok[ok.kind == "table"])):
@@ -219,4 +277,20 @@ def summarise(per_page: pd.DataFrame) -> dict:
     summary["scale_within_20_percent"] = {
         "pages": int(len(ratios)),
         "share": float((ratios.sub(1).abs() <= 0.2).mean()) if len(ratios) else float("nan")}
+    summary["recall_by_role"] = {
+        role: {"true_digits": int(ok[f"{role}_true"].sum()),
+               "recall": float(ok[f"{role}_found"].sum() / ok[f"{role}_true"].sum())
+               if ok[f"{role}_true"].sum() else float("nan")}
+        for role in ROLES if f"{role}_true" in ok}
+    summary["letters_read_as_digits"] = _letter_totals(ok)
     return summary
+
+
+def _letter_totals(per_page: pd.DataFrame) -> dict[str, int] | None:
+    """The pages' ``letters_read`` added up, most frequent first (None without letters)."""
+    if "letters_read" not in per_page or not (per_page.letters_read != "").any():
+        return None
+    totals: Counter = Counter()
+    for read in per_page.letters_read[per_page.letters_read != ""]:
+        totals.update(json.loads(read))
+    return dict(sorted(totals.items(), key=lambda item: (-item[1], item[0])))

@@ -1,15 +1,20 @@
 """Detection scores and bigram histograms against ground truth, with known answers."""
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from digit_detector import evaluation
 from digit_detector.evaluation import (
     MatchCounts,
     density_class,
     detected_bigrams,
     histogram_correlation,
+    letters_read_as_digits,
     match_digits,
     page_bigrams,
     scale_ratio,
@@ -17,7 +22,7 @@ from digit_detector.evaluation import (
     true_bigrams,
 )
 from digit_detector.geometry import class_height_ratios, image_digit_height
-from digit_detector.model import DetectorConfig
+from digit_detector.model import DetectorConfig, DigitDetector
 from digit_detector.prepare import PreparedPage
 
 TRUTH = pd.DataFrame({
@@ -111,3 +116,47 @@ def test_scale_ratio_against_true_digit_heights():
                                  digit=np.r_[np.zeros(10, int), np.full(20, 7)])
     assert scale_ratio(0.45, mostly_sevens, 9.0, same) == pytest.approx(1.5)
     assert scale_ratio(0.45, mostly_sevens, 9.0, tall_sevens) == pytest.approx(1.0)
+
+
+def test_letters_read_as_digits_names_the_letter_under_each_detection():
+    letters = pd.DataFrame({"x0": [0, 10, 20, 40], "y0": [0, 0, 0, 0], "x1": [10, 20, 30, 50],
+                            "y1": [12, 12, 12, 12], "char": ["o", "l", "&", "2"]})
+    found = detections([(5, 6, 0, 1), (6, 2, 0, 1), (14, 6, 1, 1), (25, 11, 8, 1),
+                        (35, 6, 3, 1),     # between letters: not on one
+                        (45, 6, 2, 1)])    # a digit set as a word is not a letter
+    assert letters_read_as_digits(found, letters) == {"o>0": 2, "l>1": 1, "&>8": 1}
+    overlapping = pd.DataFrame({"x0": [0, 6], "y0": [0, 0], "x1": [10, 16], "y1": [12, 12],
+                                "char": ["r", "n"]})
+    assert letters_read_as_digits(detections([(9, 6, 1, 1)]), overlapping) == {"n>1": 1}
+
+
+def test_evaluate_corpus_counts_recall_by_place_and_false_digits_on_letters(
+        synthetic_corpus, monkeypatch):
+    """Known answers: a stand-in detector finds every cell digit and no folio, reads each
+    title page's year, and puts a 0 on the first two 'o's of every page: recall 1, 0 and 1 by
+    place, and every false digit named 'o' read as 0."""
+    pages = pd.read_csv(synthetic_corpus / "truth" / "pages.csv")
+    digits = pd.read_csv(synthetic_corpus / "truth" / "digits.csv", dtype={"cell_key": str},
+                         keep_default_na=False)
+    letters = pd.read_csv(synthetic_corpus / "truth" / "letters.csv.gz", keep_default_na=False)
+    kinds = dict(zip(pages.page_id, pages.kind, strict=True))
+
+    def stand_in(path, detector, threshold):
+        page_id = Path(path).name
+        truth = digits[(digits.page_id == page_id)
+                       & ((digits.cell_key != "") | (kinds[page_id] == "title"))]
+        o = letters[(letters.page_id == page_id) & (letters.char == "o")].head(2)
+        rows = [((t.x0 + t.x1) / 2, (t.y0 + t.y1) / 2, t.digit, 1.0) for t in truth.itertuples()]
+        rows += [((t.x0 + t.x1) / 2, (t.y0 + t.y1) / 2, 0, 0.5) for t in o.itertuples()]
+        prepared = PreparedPage(torch.zeros(1, 1, 1, 1), 1.0, 0, (10, 10))
+        return SimpleNamespace(digits=detections(rows), prepared=prepared)
+
+    monkeypatch.setattr(evaluation, "detect", stand_in)
+    summary = summarise(evaluation.evaluate_corpus(synthetic_corpus, DigitDetector()))
+    roles = summary["recall_by_role"]
+    assert roles["cells"]["true_digits"] == int((digits.cell_key != "").sum()) > 0
+    assert roles["cells"]["recall"] == 1.0 and roles["titles"]["recall"] == 1.0
+    assert roles["folios"]["true_digits"] > 0 and roles["folios"]["recall"] == 0.0
+    assert sum(part["true_digits"] for part in roles.values()) == len(digits)
+    with_o = letters[letters.char == "o"].groupby("page_id").size().clip(upper=2)
+    assert summary["letters_read_as_digits"] == {"o>0": int(with_o.sum())}

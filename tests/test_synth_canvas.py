@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from corpus_tools.synth import ALL_TYPEFACES
 from corpus_tools.synth.canvas import Canvas, Figures
@@ -66,3 +67,25 @@ def test_resolve_typefaces():
     assert resolve_typefaces(None) == ALL_TYPEFACES
     with pytest.raises(ValueError, match="unknown typeface"):
         resolve_typefaces(",")
+
+
+@pytest.mark.parametrize("typeface", ALL_TYPEFACES[1::4])
+def test_word_letters_boxes_hold_all_ink_in_order(typeface):
+    """Every character of a line of words is recorded where its ink is (kerning included),
+    spaces are not: boxes in reading order, each inked, together covering the line's ink."""
+    font = load_font(typeface, 30)
+    canvas = Canvas(900, 80)
+    text = "Principio  Mezzo & Fine, AVAT Tavola"
+    width = canvas.words(12.3, 50.4, text, font)
+    assert width == pytest.approx(font.getlength(text, features=font.features))
+    assert "".join(r.char for r in canvas.letters) == text.replace(" ", "")
+    ink = canvas.ink() > 0
+    covered = np.zeros_like(ink)
+    for record in canvas.letters:
+        x0, y0, x1, y1 = record.box
+        covered[y0:y1, x0:x1] = True
+        assert ink[y0:y1, x0:x1].mean() > 0.1, record
+    near = ndimage.binary_dilation(covered, np.ones((3, 3), bool))  # sub-pixel placement
+    assert not (ink & ~near).any()
+    centres = [(r.box[0] + r.box[2]) / 2 for r in canvas.letters]
+    assert centres == sorted(centres)

@@ -64,6 +64,13 @@ def test_folder_contract(synthetic_corpus):
     assert tables["instance_id"].is_unique
     assert set(tables["page_id"]) == set(pages.loc[pages["kind"] == "table", "page_id"])
     assert set(digits["instance_id"]) - {""} == set(tables["instance_id"])
+    letters = pd.read_csv(synthetic_corpus / "truth" / "letters.csv.gz", keep_default_na=False)
+    placed = letters.merge(pages, on="page_id", suffixes=("", "_page"))
+    assert len(placed) == len(letters) and (placed["typeface"] == placed["typeface_page"]).all()
+    assert ((placed["x0"] >= 0) & (placed["y0"] >= 0) & (placed["x1"] <= placed["width"])
+            & (placed["y1"] <= placed["height"]) & (placed["x1"] > placed["x0"])).all()
+    assert set(pages.page_id) == set(letters.page_id)  # every page prints words
+    assert (letters.char.str.len() == 1).all() and not letters.char.str.isspace().any()
     # number ids are unique within a page and positions count from 0 inside each number
     for _, number in digits.groupby(["page_id", "number_id"]):
         assert sorted(number["position"]) == list(range(len(number)))
@@ -76,7 +83,7 @@ def test_same_seed_gives_identical_bytes(tmp_path):
     other = generate_corpus(tmp_path / "c", pages=4, seed=6, dpi_range=(150, 160))
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
-    assert len(files) == 4 + 4
+    assert len(files) == 4 + 5
     for name in files:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert (first / "truth" / "digits.csv").read_bytes() != \
@@ -284,3 +291,21 @@ def test_lining_typefaces_set_figures_as_tall_as_capitals():
         assert height(old_style, "0") < 0.9 * cap_height
     assert {"-lining" in name for name in TRAIN_TYPEFACES} == {True, False}
     assert {"-lining" in name for name in HELDOUT_TYPEFACES} == {True, False}
+
+
+def test_letter_boxes_hold_their_letter_on_the_saved_page(synthetic_corpus, synthetic_corpus_args):
+    """Each letter's box, sent through the page's scan geometry, holds that letter's ink: the
+    saved image is dark there, and as many letters are recorded as the clean page printed."""
+    letters = pd.read_csv(synthetic_corpus / "truth" / "letters.csv.gz", keep_default_na=False)
+    args = synthetic_corpus_args
+    plans = plan_corpus(args["pages"], args["seed"], dpi_range=args["dpi_range"])
+    for index, plan in enumerate(plans[:6]):
+        _, _, canvas = make_page(plan, args["seed"], index)
+        rows = letters[letters.page_id == plan.page_id]
+        assert "".join(rows.char) == "".join(r.char for r in canvas.letters)
+        with Image.open(synthetic_corpus / plan.page_id) as opened:
+            grey = np.asarray(opened.convert("L"), dtype=np.float32)
+        paper = np.median(grey)
+        large = rows[(rows.x1 - rows.x0) * (rows.y1 - rows.y0) >= 40]
+        dark = [paper - grey[r.y0: r.y1, r.x0: r.x1].min() > 50 for r in large.itertuples()]
+        assert np.mean(dark) > 0.99, plan.page_id

@@ -1,4 +1,5 @@
-"""A clean, upright page being typeset: ink drawn with PIL, every printed digit recorded.
+"""A clean, upright page being typeset: ink drawn with PIL, every printed digit and letter
+recorded.
 
 Coordinates are pixels of the upright page, x to the right, y down; a box ``(x0, y0, x1, y1)``
 covers the glyph's ink with x1 / y1 exclusive.
@@ -71,6 +72,15 @@ class DigitRecord:
     cell_key: str = ""
 
 
+@dataclass(frozen=True)
+class LetterRecord:
+    """One printed character of a word (letter, ampersand, punctuation): its ink box on the
+    upright page, to name the letters a detector reads as digits."""
+
+    box: tuple[int, int, int, int]
+    char: str
+
+
 @dataclass
 class Canvas:
     """White page of ``width`` x ``height`` pixels; ``ink()`` gives the ink as floats (1 = ink)."""
@@ -78,6 +88,7 @@ class Canvas:
     width: int
     height: int
     digits: list[DigitRecord] = field(default_factory=list)
+    letters: list[LetterRecord] = field(default_factory=list)
     numbers: int = 0
 
     def __post_init__(self):
@@ -89,9 +100,21 @@ class Canvas:
         return np.asarray(self.image, dtype=np.float32) / 255.0
 
     def words(self, x: float, baseline: float, text: str, font) -> float:
-        """Set ``text`` (no digits expected) with its left end at ``x``; return its width."""
+        """Set ``text`` (no digits expected) with its left end at ``x``, recording the ink box
+        of each character (placed where the advance up to and including it ends, less its own
+        advance, so that the kerning before it counts: the line up to the word, then the word
+        up to the character); return its width."""
         self.draw.text((x, baseline), text, font=font, fill=255, anchor="ls",
                        features=font.features)
+        for start, word in _words_at(text):
+            word_left = x + font.getlength(text[:start], features=font.features)
+            for index, char in enumerate(word):
+                left = word_left + advance(font, word[:index + 1]) - advance(font, char)
+                x0, y0, x1, y1 = glyph_ink_box(font, char)
+                if x1 > x0:
+                    self.letters.append(LetterRecord(
+                        (round(left) + x0, round(baseline) + y0, round(left) + x1,
+                         round(baseline) + y1), char))
         return advance(font, text)
 
     def number(self, x: float, baseline: float, text: str, figures: Figures, rng=None,
@@ -123,3 +146,13 @@ class Canvas:
     def ellipse(self, box, width: int) -> None:
         """An outlined circle or ellipse (for diagrams) in ``box`` = (x0, y0, x1, y1)."""
         self.draw.ellipse(box, outline=255, width=max(1, width))
+
+
+def _words_at(text: str) -> list[tuple[int, str]]:
+    """The space-separated words of ``text`` with the index where each starts."""
+    words, start = [], 0
+    for word in text.split(" "):
+        if word:
+            words.append((start, word))
+        start += len(word) + 1
+    return words

@@ -1,5 +1,7 @@
 """Write a synthetic corpus folder: page images, ``metadata.csv`` and the ground truth in
-``truth/`` (pages.csv, tables.csv, digits.csv), as specified in the design's section 3.
+``truth/`` (pages.csv, tables.csv, digits.csv), as specified in the design's section 3, and
+``truth/letters.csv.gz``: a box for every printed character of the words (letters, ampersands,
+punctuation), to name the letters a detector reads as digits.
 
 Conventions: boxes are integer pixels of the saved image (x1 / y1 exclusive); ``rotation`` 90
 means the page content was turned 90 degrees counter-clockwise in the image (turn the image
@@ -43,6 +45,9 @@ TABLE_COLUMNS = ("page_id", "instance_id", "content_id", "table_type", "params",
                  "source_book_id", "book_id", "part", "misprints", "rows", "group_order")
 DIGIT_COLUMNS = ("page_id", "x0", "y0", "x1", "y1", "digit", "number_id", "position",
                  "instance_id", "cell_key", "typeface")
+LETTER_COLUMNS = ("page_id", "x0", "y0", "x1", "y1", "char", "typeface")
+LETTERS_FILE = "letters.csv.gz"
+"""The letters' truth file in ``truth/`` (compressed: a prose page prints thousands)."""
 METADATA_COLUMNS = ("page_id", "book_id", "title", "author", "printer", "publisher", "place",
                     "year", "handle")
 
@@ -146,7 +151,7 @@ def generate_corpus(out_dir, pages: int = 200, seed: int = 0, metadata_csv=None,
     plans = plan_corpus(pages, seed, metadata_csv, typefaces, dpi_range)
     _prepare_folder(out_dir)
 
-    page_rows, table_rows, digit_rows, meta_rows = [], [], [], []
+    page_rows, table_rows, digit_rows, letter_rows, meta_rows = [], [], [], [], []
     for index, plan in tracked(enumerate(plans), len(plans), progress, "Generating pages"):
         image, geometry, canvas = make_page(plan, seed, index)
         quality = int(np.random.default_rng([seed, 2, index]).integers(60, 93))
@@ -165,22 +170,30 @@ def generate_corpus(out_dir, pages: int = 200, seed: int = 0, metadata_csv=None,
                 plan.source_book_id, book.book_id, plan.part, json.dumps(plan.misprints),
                 json.dumps(list(table.rows)), json.dumps(list(table.group_order))))
         for record in canvas.digits:
-            x0, y0, x1, y1 = geometry.map_box(record.box)
-            x0, y0 = max(0, x0), max(0, y0)
-            x1, y1 = min(width, x1), min(height, y1)
-            digit_rows.append((plan.page_id, x0, y0, x1, y1, record.digit, record.number_id,
-                               record.position, record.instance_id, record.cell_key,
-                               style.typeface))
+            digit_rows.append((plan.page_id, *_image_box(geometry, record.box, width, height),
+                               record.digit, record.number_id, record.position,
+                               record.instance_id, record.cell_key, style.typeface))
+        for record in canvas.letters:
+            letter_rows.append((plan.page_id, *_image_box(geometry, record.box, width, height),
+                                record.char, style.typeface))
 
     frames = {
         out_dir / "metadata.csv": (meta_rows, METADATA_COLUMNS),
         out_dir / "truth" / "pages.csv": (page_rows, PAGE_COLUMNS),
         out_dir / "truth" / "tables.csv": (table_rows, TABLE_COLUMNS),
         out_dir / "truth" / "digits.csv": (digit_rows, DIGIT_COLUMNS),
+        out_dir / "truth" / LETTERS_FILE: (letter_rows, LETTER_COLUMNS),
     }
     for path, (rows, columns) in frames.items():
         frame = pd.DataFrame(rows, columns=list(columns))
         if "year" in frame:
             frame["year"] = frame["year"].astype("Int64")
-        frame.to_csv(path, index=False, lineterminator="\n")
+        gzipped = {"method": "gzip", "mtime": 0} if path.suffix == ".gz" else None
+        frame.to_csv(path, index=False, lineterminator="\n", compression=gzipped)
     return out_dir
+
+
+def _image_box(geometry: ScanGeometry, box, width: int, height: int) -> tuple[int, int, int, int]:
+    """A clean-page box mapped into the saved image of ``width`` x ``height`` px, clipped to it."""
+    x0, y0, x1, y1 = geometry.map_box(box)
+    return max(0, x0), max(0, y0), min(width, x1), min(height, y1)

@@ -169,13 +169,14 @@ def generate_corpus(out_dir, pages: int = 200, seed: int = 0, metadata_csv=None,
                 table.content.table_type, json.dumps(table.content.params, sort_keys=True),
                 plan.source_book_id, book.book_id, plan.part, json.dumps(plan.misprints),
                 json.dumps(list(table.rows)), json.dumps(list(table.group_order))))
-        for record in canvas.digits:
-            digit_rows.append((plan.page_id, *_image_box(geometry, record.box, width, height),
-                               record.digit, record.number_id, record.position,
-                               record.instance_id, record.cell_key, style.typeface))
-        for record in canvas.letters:
-            letter_rows.append((plan.page_id, *_image_box(geometry, record.box, width, height),
-                                record.char, style.typeface))
+        digit_boxes = _image_boxes(geometry, [r.box for r in canvas.digits], width, height)
+        for record, box in zip(canvas.digits, digit_boxes, strict=True):
+            digit_rows.append((plan.page_id, *box, record.digit, record.number_id,
+                               record.position, record.instance_id, record.cell_key,
+                               style.typeface))
+        letter_boxes = _image_boxes(geometry, [r.box for r in canvas.letters], width, height)
+        for record, box in zip(canvas.letters, letter_boxes, strict=True):
+            letter_rows.append((plan.page_id, *box, record.char, style.typeface))
 
     frames = {
         out_dir / "metadata.csv": (meta_rows, METADATA_COLUMNS),
@@ -193,7 +194,13 @@ def generate_corpus(out_dir, pages: int = 200, seed: int = 0, metadata_csv=None,
     return out_dir
 
 
-def _image_box(geometry: ScanGeometry, box, width: int, height: int) -> tuple[int, int, int, int]:
-    """A clean-page box mapped into the saved image of ``width`` x ``height`` px, clipped to it."""
-    x0, y0, x1, y1 = geometry.map_box(box)
-    return max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+def _image_boxes(geometry: ScanGeometry, boxes, width: int, height: int) -> list[tuple]:
+    """Clean-page boxes (x0, y0, x1, y1) mapped into the saved image of ``width`` x ``height``
+    px, clipped to it, as tuples of int."""
+    if not boxes:
+        return []
+    mapped = geometry.map_boxes(np.asarray(boxes, dtype=np.float64))
+    mapped[:, :2] = np.maximum(mapped[:, :2], 0)
+    mapped[:, 2] = np.minimum(mapped[:, 2], width)
+    mapped[:, 3] = np.minimum(mapped[:, 3], height)
+    return [tuple(int(v) for v in row) for row in mapped]

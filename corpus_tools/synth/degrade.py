@@ -93,11 +93,20 @@ class ScanGeometry:
 
     def map_box(self, box) -> tuple[int, int, int, int]:
         """Integer box (x1, y1 exclusive) around a clean-page box after the forward map."""
-        x0, y0, x1, y1 = box
-        xs = np.array([x0, x1, x0, x1, (x0 + x1) / 2, (x0 + x1) / 2, x0, x1], dtype=np.float64)
-        ys = np.array([y0, y0, y1, y1, y0, y1, (y0 + y1) / 2, (y0 + y1) / 2], dtype=np.float64)
+        return tuple(int(v) for v in self.map_boxes(np.asarray([box], dtype=np.float64))[0])
+
+    def map_boxes(self, boxes: np.ndarray) -> np.ndarray:
+        """:meth:`map_box` of every row of ``boxes`` (N, 4) x0, y0, x1, y1: (N, 4) int64.
+
+        Each box is mapped through its corners and edge midpoints (the curl bends edges)."""
+        x0, y0, x1, y1 = (np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[:, [i]]
+                          for i in range(4))
+        xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+        xs = np.hstack([x0, x1, x0, x1, xm, xm, x0, x1])
+        ys = np.hstack([y0, y0, y1, y1, y0, y1, ym, ym])
         u, v = self.map_points(xs, ys)
-        return (math.floor(u.min()), math.floor(v.min()), math.ceil(u.max()), math.ceil(v.max()))
+        return np.column_stack([np.floor(u.min(1)), np.floor(v.min(1)), np.ceil(u.max(1)),
+                                np.ceil(v.max(1))]).astype(np.int64)
 
 
 def _smooth_noise(rng, shape, cell: float) -> np.ndarray:

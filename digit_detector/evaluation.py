@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from corpus_tools.synth.corpus import LETTERS_FILE
 from digit_detector.geometry import class_height_ratios, image_digit_height
 from digit_detector.inference import DEFAULT_THRESHOLD, detect
 from digit_detector.model import DetectorConfig, DigitDetector
@@ -31,8 +32,6 @@ DENSITY_CLASSES = ((0, 150, "sparse"), (150, 400, "dense"), (400, np.inf, "very 
 ROLES = ("cells", "folios", "titles")
 """Where a true digit is printed: in a table cell, elsewhere on a table, prose or diagram page
 (the folio), or on a title page (the imprint's year)."""
-LETTERS_FILE = "letters.csv.gz"
-"""Truth file of the printed letters in a synthetic corpus's ``truth/`` (optional)."""
 
 
 @dataclasses.dataclass(frozen=True)

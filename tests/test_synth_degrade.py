@@ -12,12 +12,13 @@ from corpus_tools.synth.degrade import ScanGeometry, print_ink, scan_page
 def test_boxes_follow_the_pixels(rotation, skew, curl, side):
     geometry = ScanGeometry(120, 160, skew_deg=skew, curl_px=curl, curl_side=side,
                             pad=(5, 7, 3, 2), rotation=rotation)
-    for box in [(10, 10, 22, 25), (90, 60, 110, 75), (50, 130, 60, 150)]:
+    boxes = [(10, 10, 22, 25), (90, 60, 110, 75), (50, 130, 60, 150)]
+    for box, mapped in zip(boxes, geometry.map_boxes(np.array(boxes)), strict=True):
         x0, y0, x1, y1 = box
         page = np.zeros((160, 120), dtype=np.float32)
         page[y0:y1, x0:x1] = 1
         moved = geometry.frame(geometry.warp(page), 0)
-        u0, v0, u1, v1 = geometry.map_box(box)
+        u0, v0, u1, v1 = (int(v) for v in mapped)
         inside = moved[max(v0, 0):v1, max(u0, 0):u1].sum()
         assert inside / moved.sum() > 0.97, (box, geometry)
         # and the box is tight: not much larger than the moved block
@@ -42,7 +43,7 @@ def test_scan_page_is_deterministic_and_looks_like_paper():
     second, _ = scan_page(ink, np.random.default_rng(7), 150)
     assert np.array_equal(first, second) and first.dtype == np.uint8
     grey = first if first.ndim == 2 else first.mean(axis=2)
-    x0, y0, x1, y1 = geometry.map_box((50, 100, 150, 110))
+    ((x0, y0, x1, y1),) = geometry.map_boxes(np.array([(50, 100, 150, 110)]))
     assert grey[y0:y1, x0:x1].mean() < np.median(grey) - 60      # the bar is dark ink
     printed = print_ink(ink, np.random.default_rng(1), 150)
     assert 0.5 < printed[100:110, 50:150].mean() <= 1 and printed[:90].max() < 0.05

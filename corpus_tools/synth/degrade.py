@@ -91,14 +91,10 @@ class ScanGeometry:
             return height - ys, xs
         return xs, ys
 
-    def map_box(self, box) -> tuple[int, int, int, int]:
-        """Integer box (x1, y1 exclusive) around a clean-page box after the forward map."""
-        return tuple(int(v) for v in self.map_boxes(np.asarray([box], dtype=np.float64))[0])
-
     def map_boxes(self, boxes: np.ndarray) -> np.ndarray:
-        """:meth:`map_box` of every row of ``boxes`` (N, 4) x0, y0, x1, y1: (N, 4) int64.
-
-        Each box is mapped through its corners and edge midpoints (the curl bends edges)."""
+        """Integer boxes (N, 4) int64 (x1, y1 exclusive) around clean-page boxes (N, 4) x0, y0,
+        x1, y1 after the forward map, each mapped through its corners and edge midpoints (the
+        curl bends edges)."""
         x0, y0, x1, y1 = (np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[:, [i]]
                           for i in range(4))
         xm, ym = (x0 + x1) / 2, (y0 + y1) / 2

@@ -212,8 +212,9 @@ def evaluate_detection_command(corpus, weights, threshold, max_pages, per_page, 
     a digit height of the true one), recall in table cells, folios and title pages, false
     detections on non-table pages and the printed letters most often read as digits, the mean
     correlation of predicted and true bigram histograms for sparse, dense and very dense
-    tables, and how often the automatic working scale is within 20 % of the true one. Use a
-    corpus in typefaces the detector was not trained on (--typefaces heldout).
+    tables, how often the automatic working scale is within 20 % of the true one, and the
+    detection figures again for each typeface. Use a corpus in typefaces the detector was not
+    trained on (--typefaces heldout).
     """
     from digit_detector.evaluation import evaluate_corpus, summarise
 
@@ -237,29 +238,42 @@ def evaluate_detection_command(corpus, weights, threshold, max_pages, per_page, 
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    for name in ("all", "tables"):
-        part = summary[name]
-        click.echo(f"{name:>7} pages: precision {part['precision']:.3f}  recall "
-                   f"{part['recall']:.3f}  F1 {part['f1']:.3f}  ({part['detected']} detected, "
-                   f"{part['true_digits']} true)")
-    click.echo("recall by place: " + ", ".join(
-        f"{role} {part['recall']:.3f} ({part['true_digits']} digits)"
-        for role, part in summary["recall_by_role"].items()))
-    click.echo(f"non-table pages: {summary['non_table_pages']}, false detections "
-               f"{summary['non_table_false_positives']}")
-    letters = summary["letters_read_as_digits"]
-    if letters is not None:
-        shown = list(letters.items())[:LETTERS_SHOWN]
-        click.echo(f"false detections on printed letters: {sum(letters.values())}"
-                   + ("; most often " if shown else "") + ", ".join(
-                       "{!r} as {} ({})".format(*pair.rsplit(">", 1), count)
-                       for pair, count in shown))
+    part = summary["all"]
+    click.echo(f"all pages: precision {part['precision']:.3f}  recall {part['recall']:.3f}  "
+               f"F1 {part['f1']:.3f}  ({part['detected']} detected, {part['true_digits']} true)")
+    for line in _detection_lines(summary):
+        click.echo(line)
     for name, part in summary["bigram_correlation"].items():
         click.echo(f"bigram correlation, {name} tables: {part['mean']:.3f} "
                    f"({part['pages']} pages)")
     scales = summary["scale_within_20_percent"]
     click.echo(f"working scale within 20 % of the true one: {scales['share']:.0%} of "
                f"{scales['pages']} pages with digits")
+    for typeface, figures in summary.get("by_typeface", {}).items():
+        click.echo(f"{typeface}:")
+        for line in _detection_lines(figures):
+            click.echo("  " + line)
+
+
+def _detection_lines(figures: dict) -> list[str]:
+    """Lines of :func:`~digit_detector.evaluation.summarise`'s detection figures (a corpus's or
+    one typeface's): table pages, recall by place, non-table pages, letters read as digits."""
+    part = figures["tables"]
+    lines = [f"table pages: precision {part['precision']:.3f}  recall {part['recall']:.3f}  "
+             f"F1 {part['f1']:.3f}  ({part['detected']} detected, {part['true_digits']} true)",
+             "recall by place: " + ", ".join(
+                 f"{role} {role_part['recall']:.3f} ({role_part['true_digits']} digits)"
+                 for role, role_part in figures["recall_by_role"].items()),
+             f"non-table pages: {figures['non_table_pages']}, false detections "
+             f"{figures['non_table_false_positives']}"]
+    letters = figures["letters_read_as_digits"]
+    if letters is not None:
+        shown = list(letters.items())[:LETTERS_SHOWN]
+        lines.append(f"false detections on printed letters: {sum(letters.values())}"
+                     + ("; most often " if shown else "") + ", ".join(
+                         "{!r} as {} ({})".format(*pair.rsplit(">", 1), count)
+                         for pair, count in shown))
+    return lines
 
 
 def register(main, evaluate):

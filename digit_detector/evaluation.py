@@ -253,19 +253,13 @@ def density_class(true_digits: int) -> str:
 def summarise(per_page: pd.DataFrame) -> dict:
     """Corpus figures: overall and table-only P/R/F1, non-table false positives, mean bigram
     correlation per density class, share of measurable pages whose chosen scale is within 20 %
-    of the true one, pages skipped, recall by :data:`ROLES` and the false digits read on
-    letters (``{"char>digit": count}``, most frequent first; None without a letters file)."""
+    of the true one, pages skipped, recall by :data:`ROLES`, the false digits read on letters
+    (``{"char>digit": count}``, most frequent first; None without a letters file) and, per
+    typeface, its table-only P/R/F1, non-table false positives, recall by role and letters."""
     ok = per_page[per_page.error == ""] if "error" in per_page else per_page
     summary: dict = {"pages": int(len(per_page)), "skipped": int(len(per_page) - len(ok))}
-    for name, subset in (("all", ok), ("tables", ok[ok.kind == "table"])):
-        counts = MatchCounts(int(subset.true_positives.sum()), int(subset.false_positives.sum()),
-                             int(subset.false_negatives.sum()))
-        summary[name] = {"precision": counts.precision, "recall": counts.recall,
-                         "f1": counts.f1, "true_digits": int(subset.true_digits.sum()),
-                         "detected": int(subset.detected.sum())}
-    others = ok[ok.kind != "table"]
-    summary["non_table_pages"] = int(len(others))
-    summary["non_table_false_positives"] = int(others.false_positives.sum())
+    summary["all"] = _scores(ok)
+    summary.update(_detection_figures(ok))
     tables = ok[ok.kind == "table"]
     summary["bigram_correlation"] = {
         name: {"pages": int((tables.density == name).sum()),
@@ -276,13 +270,32 @@ def summarise(per_page: pd.DataFrame) -> dict:
     summary["scale_within_20_percent"] = {
         "pages": int(len(ratios)),
         "share": float((ratios.sub(1).abs() <= 0.2).mean()) if len(ratios) else float("nan")}
-    summary["recall_by_role"] = {
-        role: {"true_digits": int(ok[f"{role}_true"].sum()),
-               "recall": float(ok[f"{role}_found"].sum() / ok[f"{role}_true"].sum())
-               if ok[f"{role}_true"].sum() else float("nan")}
-        for role in ROLES if f"{role}_true" in ok}
-    summary["letters_read_as_digits"] = _letter_totals(ok)
+    if "typeface" in ok:
+        summary["by_typeface"] = {typeface: _detection_figures(pages)
+                                  for typeface, pages in ok.groupby("typeface")}
     return summary
+
+
+def _detection_figures(pages: pd.DataFrame) -> dict:
+    """Table-only P/R/F1, non-table false positives, recall by role and letters of ``pages``."""
+    others = pages[pages.kind != "table"]
+    return {"tables": _scores(pages[pages.kind == "table"]),
+            "non_table_pages": int(len(others)),
+            "non_table_false_positives": int(others.false_positives.sum()),
+            "recall_by_role": {
+                role: {"true_digits": int(pages[f"{role}_true"].sum()),
+                       "recall": float(pages[f"{role}_found"].sum() / pages[f"{role}_true"].sum())
+                       if pages[f"{role}_true"].sum() else float("nan")}
+                for role in ROLES if f"{role}_true" in pages},
+            "letters_read_as_digits": _letter_totals(pages)}
+
+
+def _scores(pages: pd.DataFrame) -> dict:
+    """Precision, recall, F1, true and detected digits summed over ``pages``."""
+    counts = MatchCounts(int(pages.true_positives.sum()), int(pages.false_positives.sum()),
+                         int(pages.false_negatives.sum()))
+    return {"precision": counts.precision, "recall": counts.recall, "f1": counts.f1,
+            "true_digits": int(pages.true_digits.sum()), "detected": int(pages.detected.sum())}
 
 
 def _letter_totals(per_page: pd.DataFrame) -> dict[str, int] | None:

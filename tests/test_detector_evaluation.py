@@ -160,3 +160,14 @@ def test_evaluate_corpus_counts_recall_by_place_and_false_digits_on_letters(
     assert sum(part["true_digits"] for part in roles.values()) == len(digits)
     with_o = letters[letters.char == "o"].groupby("page_id").size().clip(upper=2)
     assert summary["letters_read_as_digits"] == {"o>0": int(with_o.sum())}
+    faces = summary["by_typeface"]
+    assert set(faces) == set(pages.typeface) and len(faces) > 1
+    per_face_o = with_o.groupby(pages.set_index("page_id").typeface).sum()
+    for typeface, figures in faces.items():
+        face_digits = digits[digits.page_id.isin(pages.page_id[pages.typeface == typeface])]
+        assert sum(part["true_digits"] for part in figures["recall_by_role"].values()) \
+            == len(face_digits)
+        assert figures["letters_read_as_digits"] == ({"o>0": int(per_face_o[typeface])}
+                                                     if typeface in per_face_o else None)
+    assert sum(f["tables"]["true_digits"] for f in faces.values()) \
+        == summary["tables"]["true_digits"]

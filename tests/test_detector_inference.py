@@ -226,21 +226,75 @@ def test_rotation_rule(monkeypatch, first, retry, chosen):
         return [(0, 1, 0, 1)] * crops
 
     def response(grey, detector, crops, scale):
-        turn = 0 if grey.shape == page.shape else 90 if grey[-1, 0] == 0 else -90
+        turn = _turn_of(grey, page)
         readings.append(len(crops))
+        if turn == 180:  # no unturnable pairs: these pages are not upside down
+            return prepare.Reading(first[0], 0)
         if len(crops) == prepare.CROPS:
-            return first[turn]
-        return retry[turn] if retry else first[turn] * len(crops) / prepare.CROPS
+            return prepare.Reading(first[turn], 0)
+        return prepare.Reading(retry[turn] if retry else first[turn] * len(crops) / prepare.CROPS,
+                               0)
 
     monkeypatch.setattr(prepare, "_inked_boxes", boxes)
     monkeypatch.setattr(prepare, "_response", response)
     _, rotation = prepare.choose_scale_and_rotation(page, random_detector())
     assert rotation == chosen
     weak = max(first.values()) < prepare.WEAK_EVIDENCE
+    last = retry if weak and retry else first
+    upside_down_check = [prepare.UPSIDE_DOWN_CROPS] if chosen == 0 and last[0] > 0 else []
     if first[0] >= prepare.UPRIGHT_SETTLES:
-        assert readings == [prepare.CROPS]
+        assert readings == [prepare.CROPS] + upside_down_check
     else:
-        assert readings == [prepare.CROPS] * 3 + ([prepare.RETRY_CROPS] * 3 if weak else [])
+        assert readings == [prepare.CROPS] * 3 + ([prepare.RETRY_CROPS] * 3 if weak else []) \
+            + upside_down_check
+
+
+def _turn_of(grey, page):
+    """How ``page``, whose top-left pixel alone is black, was turned to give ``grey``."""
+    if grey.shape == page.shape:
+        return 0 if grey[0, 0] == 0 else 180
+    return 90 if grey[-1, 0] == 0 else -90
+
+
+@pytest.mark.parametrize(("upright", "turned", "chosen"), [
+    ((30, 10), (20, 0), 0),  # upright shows many unturnable pairs: not read turned
+    ((30, 2), (30, 9), 180),
+    ((30, 2), (30, 8), 180),  # twice the upright's 2 on 10 crops, counted on 20: 8
+    ((30, 2), (30, 7), 0),
+    ((12, 0), (12, 5), 180),
+    ((12, 0), (12, 4), 0),  # too few to turn
+    ((0, 0), (30, 20), 0),  # nothing upright: prose or a blank page, not read turned
+    ((2, 0), (30, 20), 0),  # two pairs on 20 crops (a prose page's letters): not read turned
+    ((3, 0), (30, 20), 180),
+])
+def test_upside_down_rule(monkeypatch, upright, turned, chosen):
+    """A page that reads upright (turns not preferred), shows UPSIDE_DOWN_MIN_PAIRS digit pairs
+    but fewer than UPRIGHT_UNTURNABLE unturnable ones is read turned by 180 degrees on
+    UPSIDE_DOWN_CROPS crops and turned when those show UPSIDE_DOWN_EVIDENCE unturnable pairs and
+    UPSIDE_DOWN_PREFERENCE times the upright's, counted on as many crops."""
+    import digit_detector.prepare as prepare
+
+    page = np.full((60, 80), 255, np.uint8)
+    page[0, 0] = 0
+    readings = []
+    monkeypatch.setattr(prepare, "_inked_boxes",
+                        lambda grey, scale, height, ink=None, crops=prepare.CROPS:
+                        [(0, 1, 0, 1)] * crops)
+
+    def response(grey, detector, crops, scale):
+        turn = _turn_of(grey, page)
+        readings.append((turn, len(crops)))
+        return prepare.Reading(*{0: upright, 180: turned}.get(turn, (0, 0)))
+
+    monkeypatch.setattr(prepare, "_response", response)
+    scale, rotation = prepare.choose_scale_and_rotation(page, random_detector())
+    assert rotation == chosen
+    read_turned = (180, prepare.UPSIDE_DOWN_CROPS) in readings
+    crops = prepare.RETRY_CROPS if sum(upright) < prepare.WEAK_EVIDENCE else prepare.CROPS
+    assert (0, crops) in readings
+    assert read_turned == (
+        upright[0] * prepare.UPSIDE_DOWN_CROPS >= prepare.UPSIDE_DOWN_MIN_PAIRS * crops
+        and upright[1] * prepare.CROPS < prepare.UPRIGHT_UNTURNABLE * crops)
 
 
 def tent(peak_step, height, slope=4):
@@ -306,3 +360,23 @@ def test_cell_sums_known_values():
     assert sums.tolist() == [[0 + 1 + 2 + 7 + 8 + 9 + 14 + 15 + 16, 3 + 4 + 5 + 10 + 11 + 12
                               + 17 + 18 + 19]]
     assert cell_sums(values, 8).tolist() == [[values.sum()]]  # smaller than a cell: padded
+
+
+def test_the_upside_down_reading_places_its_crops_on_the_turned_pages_ink(monkeypatch):
+    """The 180-degree reading borrows the upright page's ink, turned: its crops lie on ink."""
+    import digit_detector.prepare as prepare
+
+    page = np.full((400, 300), 255, np.uint8)
+    page[20:120, 30:130] = 0  # ink in the top-left corner only
+    page[0, 0] = 0  # tells the turns apart (_turn_of)
+    crops_read = {}
+
+    def response(grey, detector, boxes, scale):
+        turn = _turn_of(grey, page)
+        crops_read[turn] = [grey[y0:y1, x0:x1] for y0, y1, x0, x1 in boxes]
+        return prepare.Reading(5, 0) if turn == 0 else prepare.Reading(0, 0)
+
+    monkeypatch.setattr(prepare, "_response", response)
+    prepare.choose_scale_and_rotation(page, random_detector(), scale=1.0)
+    assert crops_read[180]
+    assert all((crop < 128).any() for crop in crops_read[180])

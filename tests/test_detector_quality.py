@@ -84,6 +84,34 @@ def test_turned_page_is_recognised_as_turned(detector, turns):
     assert detection.prepared.rotation == -90 * turns  # turned back upright
 
 
+@pytest.mark.slow  # about 17 s: runs in `make test-slow` (CI)
+def test_upside_down_tables_read_the_digits_of_the_upright_page(detector, synthetic_corpus):
+    """The corpus's upright eb-garamond table pages, turned by 180 degrees: most are read
+    turned back (shipped weights: 5 of 6), and those read their digits as well as the upright
+    page does (F1 against the truth); no upright page of the corpus is read upside down."""
+    import pandas as pd
+
+    pages = pd.read_csv(synthetic_corpus / "truth" / "pages.csv")
+    digits = pd.read_csv(synthetic_corpus / "truth" / "digits.csv")
+    assert not any(detect(synthetic_corpus / page, detector).prepared.rotation == 180
+                   for page in pages.page_id[pages.rotation == 0])
+    tables = pages[(pages.kind == "table") & (pages.rotation == 0)
+                   & (pages.typeface == "eb-garamond")]
+    turned_back = 0
+    for page in tables.page_id:
+        grey = load_page(synthetic_corpus / page)
+        upright = detect(grey, detector).digits
+        flipped = detect(np.ascontiguousarray(grey[::-1, ::-1]), detector)
+        if flipped.prepared.rotation != 180:
+            continue
+        turned_back += 1
+        back = flipped.digits.assign(x=grey.shape[1] - 1 - flipped.digits.x,
+                                     y=grey.shape[0] - 1 - flipped.digits.y)
+        truth = digits[digits.page_id == page]
+        assert match_digits(back, truth).f1 >= match_digits(upright, truth).f1 - 0.01, page
+    assert len(tables) == 6 and turned_back >= 4
+
+
 def test_rotation_crops_reach_a_table_below_denser_text(detector):
     # the rotation is judged on a few crops of the page; a table's numbers hold less ink than
     # running text, and crops taken only from the inkiest windows all landed in the prose

@@ -103,8 +103,8 @@ def test_upright_ink_is_reused_and_turned_ink_is_recomputed(monkeypatch):
     ink = prepare.inference_ink
     monkeypatch.setattr(prepare, "inference_ink", lambda *a: calls.append(a[:2]) or ink(*a))
     for turn, crop_pairs, computed_afresh in ((0, 0, 0), (90, 0, 1), (0, 9, 1)):
-        monkeypatch.setattr(prepare, "_response", lambda g, d, b, s, turn=turn: 9.0 * (
-            (g.shape == page.shape) == (turn == 0)))
+        monkeypatch.setattr(prepare, "_response", lambda g, d, b, s, turn=turn: prepare.Reading(
+            9 * ((g.shape == page.shape) == (turn == 0)), 0))
         monkeypatch.setattr(prepare, "_crop_reading",
                             lambda g, d, b, scale, pairs=crop_pairs: (pairs, 1.0))
         calls.clear()

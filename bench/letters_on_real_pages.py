@@ -15,12 +15,15 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from digit_detector import detect, load_detector, load_page
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
-TABLE_PAGE = "tables/1921_pifferi_sfera_1604_p368.jpg"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from check_real_climate_table import REAL, REAL_PAGE  # noqa: E402
+
 BODY_ROWS = (240, 1330)
 """Top and bottom of the table body (rows 1 to 26), page px."""
 WORD_COLUMNS = {"row labels": (360, 445), "place names": (765, 960)}
@@ -42,7 +45,7 @@ def main() -> None:
                         help="read the 1604 page at this working scale (default: chosen)")
     args = parser.parse_args()
     detector = load_detector(args.weights)
-    table = detect(load_page(REAL / TABLE_PAGE), detector, scale=args.scale,
+    table = detect(load_page(REAL / "tables" / REAL_PAGE), detector, scale=args.scale,
                    rotation=None if args.scale is None else 0)
     counts = letters_on_table(table.digits)
     print(f"1604 table page: scale {table.prepared.scale:.3f}, {len(table.digits)} digits, "

@@ -238,9 +238,7 @@ def evaluate_detection_command(corpus, weights, threshold, max_pages, per_page, 
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    part = summary["all"]
-    click.echo(f"all pages: precision {part['precision']:.3f}  recall {part['recall']:.3f}  "
-               f"F1 {part['f1']:.3f}  ({part['detected']} detected, {part['true_digits']} true)")
+    click.echo(_scores_line("all pages", summary["all"]))
     for line in _detection_lines(summary):
         click.echo(line)
     for name, part in summary["bigram_correlation"].items():
@@ -255,12 +253,16 @@ def evaluate_detection_command(corpus, weights, threshold, max_pages, per_page, 
             click.echo("  " + line)
 
 
+def _scores_line(name: str, part: dict) -> str:
+    """One line of precision, recall, F1 and digit counts (``summarise``'s "all" or "tables")."""
+    return (f"{name}: precision {part['precision']:.3f}  recall {part['recall']:.3f}  "
+            f"F1 {part['f1']:.3f}  ({part['detected']} detected, {part['true_digits']} true)")
+
+
 def _detection_lines(figures: dict) -> list[str]:
     """Lines of :func:`~digit_detector.evaluation.summarise`'s detection figures (a corpus's or
     one typeface's): table pages, recall by place, non-table pages, letters read as digits."""
-    part = figures["tables"]
-    lines = [f"table pages: precision {part['precision']:.3f}  recall {part['recall']:.3f}  "
-             f"F1 {part['f1']:.3f}  ({part['detected']} detected, {part['true_digits']} true)",
+    lines = [_scores_line("table pages", figures["tables"]),
              "recall by place: " + ", ".join(
                  f"{role} {role_part['recall']:.3f} ({role_part['true_digits']} digits)"
                  for role, role_part in figures["recall_by_role"].items()),

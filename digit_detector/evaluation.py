@@ -118,7 +118,8 @@ def letters_read_as_digits(detected: pd.DataFrame, letters: pd.DataFrame) -> Cou
     for x, y, digit in zip(detected.x, detected.y, detected.digit, strict=True):
         inside = np.flatnonzero((x0 <= x) & (x < x1) & (y0 <= y) & (y < y1))
         if len(inside):
-            distance = np.hypot((x0[inside] + x1[inside]) / 2 - x, (y0[inside] + y1[inside]) / 2 - y)
+            distance = np.hypot((x0[inside] + x1[inside]) / 2 - x,
+                                (y0[inside] + y1[inside]) / 2 - y)
             counts[f"{chars[inside[np.argmin(distance)]]}>{int(digit)}"] += 1
     return counts
 

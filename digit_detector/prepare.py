@@ -53,9 +53,9 @@ UNTURNABLE_DIGITS = (2, 3, 4, 5, 7)
 other): their pairs tell a page turned by +90 degrees from one turned by -90."""
 UPRIGHT_UNTURNABLE = 7
 """An upright reading with this many pairs among ``UNTURNABLE_DIGITS`` on ``CROPS`` crops (in
-proportion on more) is not upside down: on the development corpus (242 upright pages of seed 505, each also
-turned by 180 degrees) no upside-down page read upright showed more than 6, and 46 % of the
-upright pages are read turned."""
+proportion on more) is not upside down: on the development corpus (242 upright pages of seed
+505, each also turned by 180 degrees) no upside-down page read upright showed more than 6;
+46 % of the upright pages show fewer and are also read turned (and stay upright)."""
 UPSIDE_DOWN_CROPS = 20
 """Analysis crops read on the page turned by 180 degrees: on ten, the unturnable pairs are too
 few to tell (the best rule on ten turned 75 % of the upside-down table pages of the development
@@ -364,8 +364,8 @@ def _upside_down(grey, detector, scales, inks, upright: Reading, crops: int) -> 
     """Whether a page that reads best upright (``upright``: its reading on ``crops`` crops)
     is upside down: read turned by 180 degrees on ``UPSIDE_DOWN_CROPS`` crops when the upright
     reading shows digit pairs (``UPSIDE_DOWN_MIN_PAIRS``) but few unturnable ones
-    (``UPRIGHT_UNTURNABLE``), and turned when
-    that reading shows many more (``UPSIDE_DOWN_EVIDENCE``, ``UPSIDE_DOWN_PREFERENCE``). Sets
+    (``UPRIGHT_UNTURNABLE``), and turned when that reading shows many more
+    (``UPSIDE_DOWN_EVIDENCE``, ``UPSIDE_DOWN_PREFERENCE``). Sets
     the turn's scale and ink in ``scales`` and ``inks``: those of the upright page, turned (the
     glyph heights are the same; the ink only places the crops)."""
     per_crop = upright.unturnable / crops

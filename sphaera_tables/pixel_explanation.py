@@ -30,6 +30,7 @@ from sphaera_tables.explain import (
     ZBox,
     bilrp,
     draw_links,
+    graded,
     grid_labels,
 )
 from sphaera_tables.match_picture import render_match, strongest_only
@@ -107,21 +108,6 @@ def pixel_picture_of(explanation: PairExplanation, image_a: np.ndarray,
     return draw_links(_zoom(image_a), _zoom(image_b), explanation.centres_a * DISPLAY_ZOOM,
                       explanation.centres_b * DISPLAY_ZOOM,
                       graded(strongest_only(explanation.relevance)))
-
-
-def graded(relevance: np.ndarray, power: float = 2.0) -> np.ndarray:
-    """Signed link strengths in [-1, 1]: ``sign(R) (|R| / max |R|) ** power``, the strongest
-    link at full colour.
-
-    Algorithm 1's normalisation (by the fourth-power mean over all pairs, saturating at 4) suits
-    the number picture's matrix; over the hundreds of thousands of super-pixel pairs of a page
-    pair, where the relevance sits in a few hundred, every one of the strongest 150 links
-    passed the saturation and all were drawn alike (the strongest 150 of a demo pair span 1 to
-    0.36 of the largest)."""
-    peak = np.abs(relevance).max() if relevance.size else 0.0
-    if peak == 0:
-        return np.zeros_like(relevance, dtype=float)
-    return np.sign(relevance) * (np.abs(relevance) / peak) ** power
 
 
 def pixel_explanation(greys, analyses: list[PageAnalysis], maps, detector, head, cell,

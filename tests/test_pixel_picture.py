@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import sphaera_tables.pixel_explanation as pixel_explanation
-from sphaera_tables.explain import PairExplanation
+from sphaera_tables.explain import PairExplanation, graded
 from sphaera_tables.match_picture import DRAWN_LINKS
-from sphaera_tables.pixel_explanation import graded, pixel_picture_of
+from sphaera_tables.pixel_explanation import pixel_picture_of
 
 
 def test_graded_strengths_are_the_share_of_the_strongest_link_squared():

@@ -90,6 +90,7 @@ from sphaera_tables.explain.pooling import (
 )
 from sphaera_tables.explain.render import (
     draw_links,
+    graded,
     link_strengths,
     render_box_links,
     render_pair,
@@ -114,6 +115,6 @@ __all__ = [
     "canonize", "select_output",
     "UnsupportedModelError", "ExplanationWarning", "ConservationWarning", "BiasRelevanceWarning",
     "invariance",
-    "link_strengths", "draw_links", "render_pair", "render_box_links", "save_png",
+    "link_strengths", "graded", "draw_links", "render_pair", "render_box_links", "save_png",
     "VGG16Embedding", "load_vgg16_weights", "vgg16_composite",
 ]

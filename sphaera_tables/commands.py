@@ -58,7 +58,11 @@ def _detector_option(function):
 @click.option("--min-score", type=click.FloatRange(0, 1),
               help="Only pairs scoring at least this are candidate matches. Default: 0.2 for "
                    "the numbers model (editions of one table score about 0.4-0.9, tables of "
-                   "one type with other numbers about 0.15), 0.35 for the bigram model.")
+                   "one type with other numbers about 0.15), 0.35 for the bigram model. Under "
+                   "the numbers model a pair's score is its similarity times the share of its "
+                   "aligned cells printed alike, squared (matches.csv: similarity, "
+                   "cells_agree, cells_differ): a table recomputed with other parameters "
+                   "ranks below the editions of the same table.")
 @click.option("--model", type=click.Choice(MODELS), default=DEFAULT_MODEL, show_default=True,
               help="numbers: printed numbers in the context of their row and column "
                    "neighbours, plus digit bigrams (links join a cell to the same cell); "
@@ -208,8 +212,10 @@ def explain(page_a, page_b, out, detector_file, pixels, cell, links, results, qu
     except OSError as error:
         raise click.ClickException(f"cannot write {out}: {error.strerror or error}") from None
     record = result.record
-    click.echo(f"score {record['score']:.4f}; explanation sums to {record['explained']:.4f} "
-               f"(residual {record['residual']:.2e}); {len(record['links'])} links")
+    click.echo(f"score {record['score']:.4f} (similarity {record['similarity']:.4f}; aligned "
+               f"cells: {record['cells_agree']} agree, {record['cells_differ']} differ); the "
+               f"explanation sums to {record['explained']:.4f} (residual "
+               f"{record['residual']:.2e}); {len(record['links'])} links")
     click.echo(f"wrote {out}, {out.with_suffix('.json')}"
                + (f", {out.with_name(out.stem + '_pixels.png')}" if pixels else ""))
 

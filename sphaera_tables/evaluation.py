@@ -1,7 +1,9 @@
 """Scores of a results folder against the synthetic truth (``tables evaluate matches``).
 
 * Retrieval: for every table page whose table content (same numbers) appears on another page,
-  rank all other pages by score; mean average precision and precision@1 for "same content".
+  rank all other pages by score (the ``numbers`` model: the match score of
+  :mod:`sphaera_tables.ranking` where the similarity reaches the minimum score, as a corpus
+  run ranks its candidates); mean average precision and precision@1 for "same content".
   Pages with a table of the same type but other parameters (other numbers) should rank below:
   the share of queries where every true match outranks every such page is reported.
   Also counted on the match list the default search writes (unlisted editions are misses).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -37,7 +40,8 @@ from sphaera_tables.bigram import N_BIGRAMS
 from sphaera_tables.cells import N_CELL_FEATURES
 from sphaera_tables.number_links import collation_of, explain_match
 from sphaera_tables.page_analysis import PageAnalysis, n_numbers
-from sphaera_tables.progress import Progress, silent, tracked
+from sphaera_tables.progress import Progress, relabelled, silent, tracked
+from sphaera_tables.ranking import match_score_matrix, pair_collator, ranked_matches
 from sphaera_tables.reference import perfect_analyses, read_truth_digits
 from sphaera_tables.scoring import (
     DEFAULT_MIN_SCORES,
@@ -275,10 +279,16 @@ def evaluate_model(analyses: dict[str, PageAnalysis], page_ids: list[str], truth
     scored = score_corpus(phi, cells, scoring)
     features = scored.features
     maps = dict(zip(page_ids, scored.maps, strict=True))
+    collate = cache(pair_collator(lambda row: analyses[page_ids[row]], scored.maps)) \
+        if scoring.collates else None
     similarity = (features @ features.T).toarray()
+    if collate is not None:
+        similarity = match_score_matrix(
+            similarity, collate, min_score,
+            relabelled(progress, f"Collating {scoring.model} ({digits})"))
     retrieval = retrieval_scores(similarity, page_ids, contents, types)
-    found = top_k_matches(features, top_k, min_score, profile_columns=N_BIGRAMS,
-                          min_share=min_share)
+    found = ranked_matches(top_k_matches(features, top_k, min_score, profile_columns=N_BIGRAMS),
+                           collate, min_score, min_share)
     listed = pd.DataFrame({"page_a": [page_ids[i] for i in found.a],
                            "page_b": [page_ids[i] for i in found.b], "score": found.score})
     true_pairs = sorted({tuple(sorted((a, b))) for a, b in zip(listed.page_a, listed.page_b,

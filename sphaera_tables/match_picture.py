@@ -160,9 +160,10 @@ def _framed(pages: np.ndarray, record: dict, offset_b: int, drawn_links: int) ->
     draw.text((4, 3), _fitted(f"A: {record['page_a']}", font, offset_b - 8), TEXT_COLOUR, font)
     draw.text((offset_b, 3), _fitted(f"B: {record['page_b']}", font, width - offset_b - 4),
               TEXT_COLOUR, font)
-    summary = (f"score {record['score']:.3f} ({record['model']} model)  ·  "
-               f"{len(record['rows'])} rows aligned  ·  {len(record['variants'])} cells printed "
-               f"differently  ·  relevance adds up to the score (residual "
+    summary = (f"score {record['score']:.3f} ({record['model']} model, similarity "
+               f"{record['similarity']:.3f})  ·  {len(record['rows'])} rows aligned: "
+               f"{record['cells_agree']} cells alike, {record['cells_differ']} printed "
+               f"differently  ·  relevance adds up to the similarity (residual "
                f"{record['residual']:.0e})")
     draw.text((4, 3 + line), _fitted(summary, font, width - 8), TEXT_COLOUR, font)
     _legend(draw, pages.shape[0] + title_height + 4, line, small, drawn_links,

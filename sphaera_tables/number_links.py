@@ -12,43 +12,57 @@ collation of the two pages (:mod:`sphaera_tables.collation`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from sphaera_tables.collation import Collation, collate
+from sphaera_tables.collation import Collation, collate, match_score
 from sphaera_tables.explain import PairExplanation
 from sphaera_tables.explain.pair_relevance import conservation_residual
 from sphaera_tables.page_analysis import PageAnalysis
-from sphaera_tables.scoring import PageMaps, pair_relevance
+from sphaera_tables.scoring import PageMaps, ScoreModel, pair_relevance
 
 DEFAULT_LINKS = 30
 
 
-def mapped_factors(analysis: PageAnalysis, maps: PageMaps):
-    """The page's relevance factors on its numbers, mapped like its features."""
+@dataclass(frozen=True)
+class MatchSide:
+    """What one page brings to the explanation of each of its pairs, computed once per page:
+    its relevance factors on its numbers and its features, both mapped by the page's maps
+    (:meth:`~sphaera_tables.scoring.PageMaps.factors`, :meth:`~sphaera_tables.scoring.
+    PageMaps.features`), and the centres of its numbers (page px, y then x)."""
+
+    factors: tuple
+    features: tuple
+    centres: np.ndarray
+
+
+def match_side(analysis: PageAnalysis, maps: PageMaps) -> MatchSide:
+    """The page's :class:`MatchSide` under its maps."""
     groups = analysis.factors.shape[1]
-    cells = analysis.cells.factors(groups) if maps.cells is not None else None
-    return maps.factors(analysis.factors, cells)
+    with_cells = maps.cells is not None
+    cell_factors = analysis.cells.factors(groups) if with_cells else None
+    cell_counts = analysis.cells.counts() if with_cells else None
+    return MatchSide(maps.factors(analysis.factors, cell_factors),
+                     maps.features(analysis.phi, cell_counts), _centres(analysis))
 
 
-def page_features(analysis: PageAnalysis, maps: PageMaps):
-    """The page's features (bigram part, cell part), see :meth:`PageMaps.features`."""
-    cells = analysis.cells.counts() if maps.cells is not None else None
-    return maps.features(analysis.phi, cells)
-
-
-def explain_match(analysis_a: PageAnalysis, maps_a: PageMaps,
-                  analysis_b: PageAnalysis, maps_b: PageMaps) -> PairExplanation:
+def explain_sides(side_a: MatchSide, side_b: MatchSide) -> PairExplanation:
     """BiLRP of the score of two pages on their printed numbers (last row/column: elsewhere)."""
-    relevance = pair_relevance(mapped_factors(analysis_a, maps_a),
-                               mapped_factors(analysis_b, maps_b))
-    (bigram_a, cells_a), (bigram_b, cells_b) = (page_features(analysis_a, maps_a),
-                                                page_features(analysis_b, maps_b))
+    relevance = pair_relevance(side_a.factors, side_b.factors)
+    (bigram_a, cells_a), (bigram_b, cells_b) = side_a.features, side_b.features
     y = float(bigram_a @ bigram_b)
     if cells_a is not None and cells_b is not None:
         y += float(cells_a.multiply(cells_b).sum())
     return PairExplanation(relevance=relevance, y=y,
                            residual=conservation_residual(relevance, y),
-                           centres_a=_centres(analysis_a), centres_b=_centres(analysis_b))
+                           centres_a=side_a.centres, centres_b=side_b.centres)
+
+
+def explain_match(analysis_a: PageAnalysis, maps_a: PageMaps,
+                  analysis_b: PageAnalysis, maps_b: PageMaps) -> PairExplanation:
+    """BiLRP of the score of two pages on their printed numbers (:func:`explain_sides`)."""
+    return explain_sides(match_side(analysis_a, maps_a), match_side(analysis_b, maps_b))
 
 
 def _centres(analysis: PageAnalysis) -> np.ndarray:
@@ -72,7 +86,7 @@ def strongest_links(explanation: PairExplanation, analysis_a: PageAnalysis,
     """The ``limit`` pairs of printed numbers with the largest relevance, strongest first.
 
     Each link: ``box_a``, ``box_b`` ([x0, y0, x1, y1], page px), ``digits_a``, ``digits_b`` (the
-    number as detected, e.g. "39"), ``relevance`` (its share of the score, same unit as the
+    number as detected, e.g. "39"), ``relevance`` (its share of the similarity, same unit as the
     score). Relevance at no detected digit is not a link (it is reported as ``unlinked``).
     """
     numbers_a, numbers_b = analysis_a.numbers, analysis_b.numbers
@@ -102,7 +116,7 @@ def row_links(collation: Collation, analysis_a: PageAnalysis,
               analysis_b: PageAnalysis) -> list[dict]:
     """The aligned rows: ``row_a``, ``row_b`` (row indices, upright reading order),
     ``label_a``, ``label_b`` (each row's first number), ``cells`` (numbers read alike in both),
-    ``relevance`` (their share of the score), ``box_a``, ``box_b`` (the rows' boxes, page px)."""
+    ``relevance`` (their share of the similarity), ``box_a``, ``box_b`` (the rows' boxes, page px)."""
     rows_a, rows_b = analysis_a.rows, analysis_b.rows
     links = []
     for row in collation.rows.itertuples(index=False):
@@ -140,20 +154,27 @@ def _box(numbers, index: int) -> list[float]:
     return numbers.loc[index, ["x0", "y0", "x1", "y1"]].to_numpy(np.float64).round(1).tolist()
 
 
-def explanation_record(page_a: str, page_b: str, score: float, explanation: PairExplanation,
+def explanation_record(page_a: str, page_b: str, explanation: PairExplanation,
                        analysis_a: PageAnalysis, analysis_b: PageAnalysis,
                        limit: int = DEFAULT_LINKS, model: str = "numbers") -> dict:
-    """The JSON-ready explanation of a match (results-folder contract, design.md section 3):
-    number links, row links and the collation's variants."""
+    """The JSON-ready explanation of a match (results-folder contract, README "The results
+    folder"): its match score (:mod:`sphaera_tables.ranking`), the model's similarity that the
+    relevance adds up to, number links, row links, the collation's counts and variants."""
     relevance = explanation.relevance
     total = float(relevance.sum())
     linked = float(relevance[:-1, :-1].sum())
     collation = collation_of(explanation, analysis_a, analysis_b)
+    agree, differ = collation.cells_agree, collation.cells_differ
+    collates = ScoreModel(model=model).collates
     return {
         "page_a": page_a,
         "page_b": page_b,
         "model": model,
-        "score": float(score),
+        "score": float(match_score(explanation.y, agree, differ)) if collates
+        else float(explanation.y),
+        "similarity": float(explanation.y),
+        "cells_agree": agree,
+        "cells_differ": differ,
         "explained": total,
         "residual": float(explanation.residual),
         "unlinked": total - linked,

@@ -87,8 +87,7 @@ def explain_pages(path_a, path_b, detector: DigitDetector, *,
                 for grey in tracked(greys, 2, progress, "Analysing pages")]
     maps = [page_maps(a.phi, a.cells.counts(), statistics, scoring) for a in analyses]
     explanation = explain_match(analyses[0], maps[0], analyses[1], maps[1])
-    score = explanation.y
-    record = explanation_record(str(path_a), str(path_b), score, explanation, *analyses, links,
+    record = explanation_record(str(path_a), str(path_b), explanation, *analyses, links,
                                 scoring.model)
     digit_picture = render_match(greys[0], greys[1], explanation, *analyses, record)
     pixel_picture = None

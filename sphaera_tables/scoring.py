@@ -82,6 +82,13 @@ class ScoreModel:
     def uses_cells(self) -> bool:
         return self.model == "numbers"
 
+    @property
+    def collates(self) -> bool:
+        """Whether candidate matches are ranked by their collation (:mod:`sphaera_tables.
+        ranking`): the ``numbers`` model's links join cells; the paper's ``bigram`` model ranks
+        by its similarity alone."""
+        return self.model == "numbers"
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -69,6 +69,7 @@ from sphaera_tables.page_task import (
     run_page_task,
 )
 from sphaera_tables.progress import Progress, silent, tracked
+from sphaera_tables.ranking import pair_collator, ranked_matches
 from sphaera_tables.report import build_report
 from sphaera_tables.review.downstream import annotate_matches_csv, pair_states, verdict_labels
 from sphaera_tables.scoring import (
@@ -82,15 +83,15 @@ from sphaera_tables.search import top_k_matches
 
 DEFAULT_TOP_K = 15
 """Most candidate matches listed per page (``tables similarity --top-k``)."""
-DEFAULT_MIN_SHARE = 0.42
-"""A page lists only matches scoring at least this share of its best match (``--min-share``).
-With ``DEFAULT_TOP_K``, chosen on a development corpus of 500 pages (``tables synth --pages 500
---seed 505 --typefaces source-serif-4,vollkorn-italic``, editions of up to 17 pages; detector's
-digits, ``numbers`` model) as the setting with the highest mAP counted on the match list among
-those listing no larger share of false pairs than the former defaults (10 per page, no share):
-mAP 0.869 -> 0.911, share of listed pairs that are true 0.615 -> 0.619. 10 per page listed at
-most 10 of an edition's 16 other pages; without a share, 15 per page lists 2,493 pairs for
-1,222 true ones (share of best 0.45: mAP 0.901, 0.641 true; 0.5: 0.895, 0.661)."""
+DEFAULT_MIN_SHARE = 0.25
+"""A page lists only matches whose match score reaches this share of its best match
+(``--min-share``). Chosen with ``DEFAULT_TOP_K`` on a development corpus of 500 pages (``tables
+synth --pages 500 --seed 505 --typefaces source-serif-4,vollkorn-italic``, editions of up to 17
+pages; detector's digits, ``numbers`` model) as the highest mAP counted on the match list:
+shares 0 to 0.25 give 0.931 (0.25 lists the fewest pairs, 3,457, of which 70 % are true), 0.3
+0.930, 0.35 0.927, 0.42 0.913 (the same order on the development corpora of 200 pages and of
+60 pages in lining figures). Before matches were ranked by their collation, a share of 0.42 of
+the best similarity gave 0.905 with 67 % of the listed pairs true."""
 DEFAULT_MIN_SCORE = DEFAULT_MIN_SCORES[DEFAULT_MODEL]
 FULL_MATRIX_LIMIT = 2000
 DEFAULT_REPORT_MATCHES = 2000
@@ -207,12 +208,19 @@ def run_similarity(corpus, out: Path | str,
             save_npz_atomic(out / STATISTICS, **statistics)
             _write_pages_csv(out, statuses, page_rows, metadata)
         with steps.timed("search"):
-            matches = top_k_matches(features, options.top_k, options.min_score,
-                                    progress=progress, profile_columns=N_BIGRAMS,
-                                    min_share=options.min_share)
+            candidates = top_k_matches(features, options.top_k, options.min_score,
+                                       progress=progress, profile_columns=N_BIGRAMS)
+        with steps.timed("collation"):
+            collate = pair_collator(lambda row: load_analysis(cache_of[ok_ids[row]]), maps) \
+                if options.scoring.collates else None
+            ranked = ranked_matches(candidates, collate, options.min_score, options.min_share,
+                                    progress)
             matches = pd.DataFrame({
-                "page_a": [ok_ids[i] for i in matches.a], "page_b": [ok_ids[i] for i in matches.b],
-                "score": matches.score.round(6), "rank": matches["rank"],
+                "page_a": [ok_ids[i] for i in ranked.a], "page_b": [ok_ids[i] for i in ranked.b],
+                "score": ranked.score.round(6), "rank": ranked["rank"],
+                "similarity": ranked.similarity.round(6),
+                "cells_agree": ranked.cells_agree.astype("Int64"),
+                "cells_differ": ranked.cells_differ.astype("Int64"),
             })
             _write_csv(ResultsFolder(out).matches_csv, matches)
             if len(ok_ids) <= FULL_MATRIX_LIMIT:
@@ -384,7 +392,7 @@ def _write_explanations(out, matches, ok_ids, cache_of, source_of, maps, options
         (a, thumbnail_a), (b, thumbnail_b) = page(match.page_a), page(match.page_b)
         explanation = explain_match(a, maps[row_of[match.page_a]], b,
                                     maps[row_of[match.page_b]])
-        record = explanation_record(match.page_a, match.page_b, match.score, explanation, a, b,
+        record = explanation_record(match.page_a, match.page_b, explanation, a, b,
                                     options.links, options.scoring.model)
         record["producer"] = made_by
         picture = render_match(thumbnail_a, thumbnail_b, explanation, a, b, record)

@@ -244,8 +244,9 @@ def test_evaluate_matches_scores_both_models_on_both_digits_with_the_runs_settin
     assert result.models[0].retrieval != result.models[1].retrieval  # the false copy shows
     # one progress bar per model and kind of digits, each run to its end
     finals = {message: (done, total) for done, total, message in reports}
-    assert set(finals) == {f"Scoring {model} ({kind})" for model in MODELS
-                           for kind in ("detector", "perfect")}
+    assert set(finals) == {f"{step} {model} ({kind})" for step in ("Scoring", "Collating")
+                           for model in MODELS for kind in ("detector", "perfect")} \
+        - {"Collating bigram (detector)", "Collating bigram (perfect)"}
     assert all(done == total for done, total in finals.values())
     # the pixel baseline over the ok pages of the run's corpus folder
     baseline = _pixel_baseline(out, corpus, ok)

@@ -40,7 +40,7 @@ def record(numbers_a, numbers_b, variants=True):
     box_a = numbers_a.iloc[0].tolist()
     box_b = numbers_b.iloc[0].tolist()
     return {"page_a": "A" * 300, "page_b": "book/page 2.jpg", "model": "numbers", "score": 0.5,
-            "residual": 1e-16,
+            "similarity": 0.55, "cells_agree": 20, "cells_differ": 1, "residual": 1e-16,
             "rows": [{"row_a": 0, "row_b": 0, "label_a": "1", "label_b": "1", "cells": 3,
                       "relevance": 0.4, "box_a": box_a, "box_b": box_b}],
             "variants": [{"box_a": box_a, "box_b": box_b}] if variants else []}

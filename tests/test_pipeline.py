@@ -15,6 +15,7 @@ from digit_detector.page import load_page
 from digit_detector.weights import load_detector
 from sphaera_tables.cells import N_CELL_FEATURES
 from sphaera_tables.cli import main
+from sphaera_tables.collation import AGREEMENT_POWER
 from sphaera_tables.number_links import explain_match
 from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_page
 from sphaera_tables.page_task import cached_analysis_loader
@@ -54,7 +55,8 @@ def test_results_folder_follows_the_contract(corpus, results):
     np.testing.assert_allclose(similarity, features @ features.T + (cells @ cells.T).toarray(),
                                atol=1e-5)
     matches = pd.read_csv(out / "matches.csv")
-    assert list(matches.columns) == ["page_a", "page_b", "score", "rank"]
+    assert list(matches.columns) == ["page_a", "page_b", "score", "rank", "similarity",
+                                     "cells_agree", "cells_differ"]
     assert (matches.page_a != matches.page_b).all()
     for _page_a, group in matches.groupby("page_a"):
         assert group["rank"].tolist() == list(range(1, len(group) + 1))
@@ -75,7 +77,10 @@ def test_scores_are_dot_products_of_features(results):
     for match in matches.itertuples():
         a, b = row[match.page_a], row[match.page_b]
         expected = features[a] @ features[b] + cells[a].multiply(cells[b]).sum()
-        assert match.score == pytest.approx(expected, abs=1e-5)
+        assert match.similarity == pytest.approx(expected, abs=1e-5)
+        aligned = match.cells_agree + match.cells_differ
+        agreement = match.cells_agree / aligned if aligned else 1.0
+        assert match.score == pytest.approx(expected * agreement ** AGREEMENT_POWER, abs=1e-5)
 
 
 def test_every_match_has_a_conservative_explanation(results):
@@ -87,7 +92,10 @@ def test_every_match_has_a_conservative_explanation(results):
         record = json.loads((out / "explanations" / f"{key}.json").read_text())
         assert (out / "explanations" / f"{key}.png").stat().st_size > 1000
         assert record["page_a"] == match.page_a and record["page_b"] == match.page_b
-        assert record["explained"] == pytest.approx(match.score, abs=1e-5)
+        assert record["explained"] == pytest.approx(match.similarity, abs=1e-5)
+        assert record["score"] == pytest.approx(match.score, abs=1e-5)
+        assert (record["cells_agree"], record["cells_differ"]) == (match.cells_agree,
+                                                                   match.cells_differ)
         assert record["residual"] < 1e-6
         relevances = [link["relevance"] for link in record["links"]]
         assert relevances == sorted(relevances, reverse=True)

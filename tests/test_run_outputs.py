@@ -131,4 +131,11 @@ def test_the_report_of_a_real_run_loads_in_the_browser(reference, browser):  # n
     index = evaluate(browser, session, "JSON.parse(document.getElementById('match-index')"
                                        ".textContent).map(e => e.score)")
     assert sorted(index) == pytest.approx(sorted(pairs.values()), abs=1e-4)
+    # each card says how its score comes about: the similarity and the collation's counts
+    collations = evaluate(browser, session, "Array.from(document.querySelectorAll("
+                                            "'article.match p.collation')).map(p => p.textContent)")
+    said = {f"Similarity {row.similarity:.4g}; in the aligned rows {row.cells_agree} cells "
+            f"printed alike and {row.cells_differ} differently" for row in matches.itertuples()}
+    assert len(collations) == len(pairs)
+    assert all(any(text.startswith(sentence) for sentence in said) for text in collations)
     assert errors(browser.events) == []

@@ -115,12 +115,12 @@ def _explanation(out_dir, page_a, page_b, warnings):
         view = {
             "picture": picture if (out_dir / picture).is_file() else None,
             "pixels": pixels if (out_dir / pixels).is_file() else None,
-            "links": [], "residual": None,
+            "links": [], "residual": None, "collation": None,
         }
         if data_path.is_file():
             _read_links(data_path, swapped, view, warnings)
         return view
-    return {"picture": None, "pixels": None, "links": [], "residual": None}
+    return {"picture": None, "pixels": None, "links": [], "residual": None, "collation": None}
 
 
 def _read_links(path, swapped, view, warnings):
@@ -128,6 +128,10 @@ def _read_links(path, swapped, view, warnings):
         data = json.loads(path.read_text(encoding="utf-8"))
         links = sorted(data.get("links", []), key=lambda link: -abs(float(link["relevance"])))
         view["residual"] = data.get("residual")
+        if all(key in data for key in ("similarity", "cells_agree", "cells_differ")):
+            view["collation"] = {"similarity": float(data["similarity"]),
+                                 "agree": int(data["cells_agree"]),
+                                 "differ": int(data["cells_differ"])}
         for link in links[:STRONGEST_LINKS]:
             digits_a, digits_b = str(link.get("digits_a", "")), str(link.get("digits_b", ""))
             box_a, box_b = link.get("box_a", []), link.get("box_b", [])

@@ -110,11 +110,8 @@ def collate(relevance: np.ndarray, numbers_a: pd.DataFrame,
     """
     pairs = anchors(relevance, numbers_a, numbers_b)
     row_a, row_b = numbers_a["row"].to_numpy(), numbers_b["row"].to_numpy()
-    votes = pd.DataFrame({"row_a": row_a[pairs[:, 0]], "row_b": row_b[pairs[:, 1]],
-                          "relevance": relevance[pairs[:, 0], pairs[:, 1]]})
-    counted = votes.groupby(["row_a", "row_b"], as_index=False).agg(
-        anchors=("relevance", "size"), relevance=("relevance", "sum"))
-    rows = _align_rows(counted)
+    rows = _align_rows(_row_votes(row_a[pairs[:, 0]], row_b[pairs[:, 1]],
+                                  relevance[pairs[:, 0], pairs[:, 1]]))
     partner = {int(i): int(j) for i, j in pairs}
     cells_a, cells_b = _cells_by_row(numbers_a), _cells_by_row(numbers_b)
     texts_a = numbers_a["text"].astype(str).to_numpy()
@@ -125,6 +122,18 @@ def collate(relevance: np.ndarray, numbers_a: pd.DataFrame,
     return Collation(rows.astype({"row_a": np.int64, "row_b": np.int64,
                                   "anchors": np.int64}),
                      pd.DataFrame(variants, columns=VARIANT_COLUMNS))
+
+
+def _row_votes(row_a: np.ndarray, row_b: np.ndarray, relevance: np.ndarray) -> pd.DataFrame:
+    """The anchors' votes per pair of rows (one anchor each): columns of ``ROW_COLUMNS``, one
+    row per pair of rows (sorted), its anchors counted and their relevance summed."""
+    keys = np.column_stack([row_a, row_b]).astype(np.int64)
+    pairs, inverse = np.unique(keys.reshape(-1, 2), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return pd.DataFrame({"row_a": pairs[:, 0], "row_b": pairs[:, 1],
+                         "anchors": np.bincount(inverse, minlength=len(pairs)),
+                         "relevance": np.bincount(inverse, weights=relevance,
+                                                  minlength=len(pairs))})
 
 
 def _align_rows(counted: pd.DataFrame) -> pd.DataFrame:

@@ -33,10 +33,9 @@ def top_k_matches(
     block_rows: int = 1024,
     progress: Progress = silent,
     profile_columns: int = 0,
-    min_share: float = 0.0,
 ) -> pd.DataFrame:
-    """Best ``k`` other rows for every row, by dot product, with score >= ``min_score`` and
-    >= ``min_share`` times the row's best score.
+    """Best ``k`` other rows for every row, by dot product, with score >= ``min_score`` (the
+    match list is cut from these: :func:`~sphaera_tables.ranking.ranked_matches`).
 
     Parameters
     ----------
@@ -51,9 +50,6 @@ def top_k_matches(
     profile_columns : sparse features only: the first columns form a profile every page has
         at a similar length (the ``numbers`` model's bigram part, ``N_BIGRAMS``); bounding it
         apart from the other columns lets the search skip more pages (same result).
-    min_share : a row's matches scoring under this share of its best match are left out (0 to
-        1; not applied to a row whose best score is not positive): a page whose editions score 0.8 does not list tables of its type at 0.3, while a
-        page whose best match is a partial edition at 0.3 still lists it.
 
     Returns
     -------
@@ -63,8 +59,6 @@ def top_k_matches(
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    if not 0.0 <= min_share <= 1.0:
-        raise ValueError(f"min_share must be between 0 and 1, got {min_share}")
     n = features.shape[0]
     k_eff = min(k, n - 1)
     columns = {"a": [], "b": [], "score": [], "rank": []}
@@ -74,7 +68,7 @@ def top_k_matches(
             if sparse.issparse(features) else _dense_blocks(features, block_rows)
         done = 0
         for queries, parts in blocks:
-            for name, values in _best(queries, parts, k_eff, min_score, min_share).items():
+            for name, values in _best(queries, parts, k_eff, min_score).items():
                 columns[name].append(values)
             done += len(queries)
             progress(done, n, "Searching")
@@ -85,11 +79,10 @@ def top_k_matches(
     return frame.sort_values(["a", "rank"], ignore_index=True)
 
 
-def _best(queries: torch.Tensor, parts: list[Part], k: int, min_score: float,
-          min_share: float) -> dict[str, np.ndarray]:
-    """The best ``k`` candidates of each query (m,) of a block that reach ``min_score`` and
-    ``min_share`` of the query's best score; of equal scores the lower page comes first (as a
-    stable sort of each row would give)."""
+def _best(queries: torch.Tensor, parts: list[Part], k: int, min_score: float
+          ) -> dict[str, np.ndarray]:
+    """The best ``k`` candidates of each query (m,) of a block that reach ``min_score``; of
+    equal scores the lower page comes first (as a stable sort of each row would give)."""
     floor = max(min_score, float(torch.finfo(torch.float32).min))
     found = [_leading(pages, scores, k, floor) for pages, scores in parts if scores.shape[1]]
     if not found:
@@ -99,8 +92,7 @@ def _best(queries: torch.Tensor, parts: list[Part], k: int, min_score: float,
     row, page, score = row[order], page[order], score[order]
     first = np.searchsorted(row, row)
     rank = np.arange(len(row)) - first
-    best = score[first]
-    keep = (rank < k) & ((score >= min_share * best) | (best <= 0))
+    keep = rank < k
     return {"a": queries.numpy()[row[keep]], "b": page[keep],
             "score": score[keep].astype(np.float64), "rank": rank[keep] + 1}
 

@@ -37,11 +37,21 @@ def reference(corpus, tmp_path_factory) -> Path:
 
 
 def _scores(out: Path) -> tuple[list[str], np.ndarray]:
-    """Page ids and every pair's score, from the saved features (not from the search)."""
+    """Page ids and every pair's match score: the similarity from the saved features (not
+    from the search) times the squared agreement of the pair's collation counts (the reference
+    run lists every ordered pair)."""
     ids = pd.read_csv(out / "pages.csv", keep_default_na=False).page_id.tolist()
     features = np.load(out / "features.npy").astype(np.float64)
     cells = load_sparse(out / "cell_features.npz")
-    return ids, features @ features.T + (cells @ cells.T).toarray()
+    scores = features @ features.T + (cells @ cells.T).toarray()
+    row = {page: i for i, page in enumerate(ids)}
+    listed = pd.read_csv(out / "matches.csv")
+    assert len(listed) == len(ids) * (len(ids) - 1)
+    for match in listed.itertuples():
+        aligned = match.cells_agree + match.cells_differ
+        scores[row[match.page_a], row[match.page_b]] *= \
+            (match.cells_agree / aligned if aligned else 1.0) ** 2
+    return ids, scores
 
 
 def _brute_force(ids, scores, k, min_score, min_share=0.0) -> set[tuple[str, str]]:

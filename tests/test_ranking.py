@@ -73,6 +73,20 @@ def test_candidates_are_ranked_by_match_score_and_cut_at_the_share_of_the_best()
     assert kept[kept.a == 0].b.tolist() == [2, 3] and (kept.a != 1).all() and (kept.a != 2).all()
 
 
+def test_the_share_is_of_each_pages_own_best_match():
+    # page 0 matches 1 at 0.8 and 2 at 0.3; page 3's best match, 2, also scores 0.3
+    candidates = pd.DataFrame({"a": [0, 0, 1, 2, 2, 3], "b": [1, 2, 0, 0, 3, 2],
+                               "score": [0.8, 0.3, 0.8, 0.3, 0.3, 0.3]})
+    ranked = ranked_matches(candidates, None, min_score=0.1, min_share=0.42)
+    assert list(zip(ranked.a, ranked.b, strict=True)) == [(0, 1), (1, 0), (2, 0), (2, 3), (3, 2)]
+    # a page whose best score is not positive keeps its matches (min_score below zero)
+    opposite = pd.DataFrame({"a": [0, 1], "b": [1, 0], "score": [-1.0, -1.0]})
+    assert len(ranked_matches(opposite, None, min_score=-2.0, min_share=0.5)) == 2
+    for share in (-0.1, 1.1):
+        with pytest.raises(ValueError, match="min_share must be between 0 and 1"):
+            ranked_matches(candidates, None, min_score=0.0, min_share=share)
+
+
 def test_without_a_collation_the_similarity_ranks():
     ranked = ranked_matches(CANDIDATES, None, min_score=0.0, min_share=0.6)
     page_0 = ranked[ranked.a == 0]

@@ -14,15 +14,14 @@ from sphaera_tables.features import (
 from sphaera_tables.search import top_k_matches
 
 
-def brute_force(features, k, min_score, min_share=0.0):
+def brute_force(features, k, min_score):
     scores = features @ features.T
     np.fill_diagonal(scores, -np.inf)
     rows = []
     for a in range(len(features)):
         order = np.argsort(-scores[a], kind="stable")[:k]
-        best = scores[a, order[0]]
         for rank, b in enumerate(order, start=1):
-            if scores[a, b] >= min_score and scores[a, b] >= min_share * best:
+            if scores[a, b] >= min_score:
                 rows.append((a, b, scores[a, b], rank))
     return rows
 
@@ -37,34 +36,6 @@ def test_blockwise_search_equals_brute_force(block_rows):
     for row, (a, b, score, rank) in zip(found.itertuples(), expected, strict=True):
         assert (row.a, row.b, row.rank) == (a, b, rank)
         assert row.score == pytest.approx(score, abs=1e-5)
-
-
-@pytest.mark.parametrize("as_sparse", [False, True])
-@pytest.mark.parametrize("block_rows", [1, 64])
-def test_a_page_lists_only_matches_within_a_share_of_its_best_one(as_sparse, block_rows):
-    rng = np.random.default_rng(8)
-    features = rng.random((80, 12)) ** 4 * rng.random((80, 1))  # scores spread widely
-    given = sparse.csr_matrix(features) if as_sparse else features
-    found = top_k_matches(given, k=6, min_score=0.05, block_rows=block_rows, min_share=0.7)
-    expected = brute_force(features.astype(np.float32), 6, 0.05, min_share=0.7)
-    assert 0 < len(found) == len(expected) < len(brute_force(features, 6, 0.05))
-    for row, (a, b, score, rank) in zip(found.itertuples(), expected, strict=True):
-        assert (row.a, row.b, row.rank) == (a, b, rank)
-        assert row.score == pytest.approx(score, abs=1e-5)
-
-
-def test_the_share_is_of_each_pages_own_best_match():
-    # page 0 matches 1 at 0.8 and 2 at 0.3; page 3's best match, 2, also scores 0.3
-    scores = np.array([[0, 0.8, 0.3, 0], [0.8, 0, 0, 0], [0.3, 0, 0, 0.3], [0, 0, 0.3, 0]])
-    features = np.linalg.cholesky(scores + np.eye(4))  # Gram matrix: scores off the diagonal
-    found = top_k_matches(features, k=3, min_score=0.1, min_share=0.42)
-    assert sorted(zip(found.a, found.b, strict=True)) == [(0, 1), (1, 0), (2, 0), (2, 3), (3, 2)]
-    # a page whose best score is not positive keeps its matches (min_score below zero)
-    opposite = np.array([[1.0, 0.0], [-1.0, 0.0]])
-    assert len(top_k_matches(opposite, k=1, min_score=-2.0, min_share=0.5)) == 2
-    for share in (-0.1, 1.1):
-        with pytest.raises(ValueError, match="min_share must be between 0 and 1"):
-            top_k_matches(features, k=1, min_share=share)
 
 
 def test_search_never_matches_a_page_with_itself_and_handles_tiny_corpora():

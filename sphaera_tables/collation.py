@@ -37,7 +37,7 @@ development corpus                 similarity    power 2       power 4       pow
 2 is the strongest power that made no development corpus worse: misread digits look like
 variants, and the worst-read corpus (lining figures) loses at 4. Perfect digits, 500 pages:
 0.953 / 73 % -> 0.964 / 79 %. Weighing the agreement only beyond a tolerance of 5-15 %
-differing cells did worse on the 500 pages (0.934-0.944 / 67-77 %)."""
+differing cells did worse on the 500 pages (0.933-0.944 / 67-77 %)."""
 
 
 @dataclass(frozen=True)

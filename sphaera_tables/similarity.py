@@ -95,7 +95,8 @@ the best similarity gave 0.905 with 67 % of the listed pairs true."""
 DEFAULT_MIN_SCORE = DEFAULT_MIN_SCORES[DEFAULT_MODEL]
 FULL_MATRIX_LIMIT = 2000
 DEFAULT_REPORT_MATCHES = 2000
-EXPLANATION_MODULES = ("sphaera_tables.number_links", "sphaera_tables.match_picture")
+EXPLANATION_MODULES = ("sphaera_tables.number_links", "sphaera_tables.collation",
+                       "sphaera_tables.match_picture")
 """The modules whose code defines what an explanation holds and shows."""
 PIXEL_MODULES = ("sphaera_tables.pixel_explanation", "sphaera_tables.pixel_crops",
                  "sphaera_tables.bigram", "sphaera_tables.explain.rules",

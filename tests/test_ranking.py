@@ -154,3 +154,22 @@ def test_a_recomputed_table_falls_behind_a_partial_edition(synthetic_corpus):
     assert edition_row.cells_differ == 0 and edition_row.score == edition_row.similarity
     assert recomputed_row.cells_differ >= len(changed) // 2
     assert recomputed_row.cells_agree > 2 * recomputed_row.cells_differ
+
+
+def test_explanations_are_redone_when_the_collation_code_changes(monkeypatch):
+    """An explanation holds the collation's counts, variants and the match score computed from
+    them: the key that decides whether a kept explanation is current covers the collation's
+    code as well as the explanation's own."""
+    from sphaera_tables import similarity
+
+    def fingerprint(modules):
+        return "|".join(sorted(modules))
+
+    monkeypatch.setattr(similarity, "code_fingerprint", fingerprint)
+    options = similarity.SimilarityOptions()
+    statistics = {"pages": np.asarray(1)}
+    key = similarity._explanation_producer(statistics, options)
+    monkeypatch.setattr(similarity, "code_fingerprint",
+                        lambda modules: fingerprint(modules).replace(
+                            "sphaera_tables.collation", "collation code edited"))
+    assert similarity._explanation_producer(statistics, options) != key

@@ -173,3 +173,18 @@ def test_explanations_are_redone_when_the_collation_code_changes(monkeypatch):
                         lambda modules: fingerprint(modules).replace(
                             "sphaera_tables.collation", "collation code edited"))
     assert similarity._explanation_producer(statistics, options) != key
+
+
+def test_both_directions_of_a_pair_are_collated_one_after_the_other():
+    """So that both pages are still in memory for the second; each result stays with its row."""
+    calls = []
+
+    def collate(a, b):
+        calls.append((a, b))
+        return collation(10 * a + b + 1, 0)
+
+    candidates = pd.DataFrame({"a": [0, 0, 1, 2, 2], "b": [1, 2, 0, 0, 1],
+                               "score": [0.5, 0.6, 0.7, 0.8, 0.9]})
+    ranked = ranked_matches(candidates, collate, min_score=0.0, min_share=0.0)
+    assert calls == [(0, 1), (1, 0), (0, 2), (2, 0), (2, 1)]
+    assert all(ranked.cells_agree == 10 * ranked.a + ranked.b + 1)

@@ -280,7 +280,7 @@ def evaluate_model(analyses: dict[str, PageAnalysis], page_ids: list[str], truth
     features = scored.features
     maps = dict(zip(page_ids, scored.maps, strict=True))
     collate = cache(pair_collator(lambda row: analyses[page_ids[row]], scored.maps)) \
-        if scoring.collates else None
+        if scoring.uses_cells else None
     similarity = (features @ features.T).toarray()
     if collate is not None:
         similarity = match_score_matrix(

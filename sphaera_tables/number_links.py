@@ -165,7 +165,7 @@ def explanation_record(page_a: str, page_b: str, explanation: PairExplanation,
     linked = float(relevance[:-1, :-1].sum())
     collation = collation_of(explanation, analysis_a, analysis_b)
     agree, differ = collation.cells_agree, collation.cells_differ
-    collates = ScoreModel(model=model).collates
+    collates = ScoreModel(model=model).uses_cells
     return {
         "page_a": page_a,
         "page_b": page_b,

@@ -80,13 +80,10 @@ class ScoreModel:
 
     @property
     def uses_cells(self) -> bool:
-        return self.model == "numbers"
-
-    @property
-    def collates(self) -> bool:
-        """Whether candidate matches are ranked by their collation (:mod:`sphaera_tables.
-        ranking`): the ``numbers`` model's links join cells; the paper's ``bigram`` model ranks
-        by its similarity alone."""
+        """Whether the model scores cell features (the ``numbers`` model). Its links join a
+        cell to a cell, so its candidate matches are also ranked by their collation
+        (:mod:`sphaera_tables.ranking`); the paper's ``bigram`` model ranks by its similarity
+        alone."""
         return self.model == "numbers"
 
     def to_dict(self) -> dict:

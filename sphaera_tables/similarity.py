@@ -213,7 +213,7 @@ def run_similarity(corpus, out: Path | str,
                                        progress=progress, profile_columns=N_BIGRAMS)
         with steps.timed("collation"):
             collate = pair_collator(lambda row: load_analysis(cache_of[ok_ids[row]]), maps) \
-                if options.scoring.collates else None
+                if options.scoring.uses_cells else None
             ranked = ranked_matches(candidates, collate, options.min_score, options.min_share,
                                     progress)
             matches = pd.DataFrame({

@@ -7,6 +7,7 @@ from scipy import sparse
 
 from digit_detector.geometry import class_height_ratios
 from digit_detector.model import DetectorConfig
+from sphaera_tables import similarity
 from sphaera_tables.collation import (
     AGREEMENT_POWER,
     VARIANT_COLUMNS,
@@ -160,8 +161,6 @@ def test_explanations_are_redone_when_the_collation_code_changes(monkeypatch):
     """An explanation holds the collation's counts, variants and the match score computed from
     them: the key that decides whether a kept explanation is current covers the collation's
     code as well as the explanation's own."""
-    from sphaera_tables import similarity
-
     def fingerprint(modules):
         return "|".join(sorted(modules))
 

@@ -112,14 +112,18 @@ def _explanation(out_dir, page_a, page_b, warnings):
         data_path = out_dir / ResultsFolder.explanation_name(first, second, ".json")
         if not (out_dir / picture).is_file() and not data_path.is_file():
             continue
-        view = {
-            "picture": picture if (out_dir / picture).is_file() else None,
-            "pixels": pixels if (out_dir / pixels).is_file() else None,
-            "links": [], "residual": None, "collation": None,
-        }
+        view = _no_explanation()
+        view["picture"] = picture if (out_dir / picture).is_file() else None
+        view["pixels"] = pixels if (out_dir / pixels).is_file() else None
         if data_path.is_file():
             _read_links(data_path, swapped, view, warnings)
         return view
+    return _no_explanation()
+
+
+def _no_explanation() -> dict:
+    """A card's explanation view before anything is found (a new dict each time: the links
+    list is filled in place)."""
     return {"picture": None, "pixels": None, "links": [], "residual": None, "collation": None}
 
 

@@ -8,7 +8,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from corpus_tools.networks import ResultsError, pair_key
+from corpus_tools.networks import ResultsError, load_results, pair_key
 from corpus_tools.networks.fabricate import fabricate_pictures, fabricate_results
 from corpus_tools.results_folder import PIXELS_SUFFIX
 from sphaera_tables.report import build_report, handle_url, report_context
@@ -216,3 +216,21 @@ def test_heatmap_colours():
     assert cells[(0, 10)]["colour"] == "#ffffff"  # lowest off-diagonal score
     assert cells[(10, 20)]["colour"] == "#9b0000"  # highest off-diagonal score
     assert cells[(0, 20)]["colour"] == "#dddddd" and "not compared" in cells[(0, 20)]["title"]
+
+
+def test_heatmap_shows_the_runs_whole_similarity_where_it_was_saved(folder):
+    """similarity.npy holds the model's whole score; features.npy only the bigram part of the
+    numbers model, so the heatmap takes the first where it fits the ok pages."""
+    pages = [p for p, r in load_results(folder).pages.items() if r["status"] == "ok"]
+    saved = np.arange(len(pages) ** 2, dtype=np.float32).reshape(len(pages), len(pages)) / 100
+    np.save(folder / "similarity.npy", saved)
+    cells = report_context(folder)["heatmap"]["cells"]
+    titles = {cell["title"] for cell in cells}
+    assert f"{pages[0]} \u00d7 {pages[1]}: {saved[0, 1]:.4g}" in titles
+    assert f"{pages[2]} \u00d7 {pages[1]}: {saved[2, 1]:.4g}" in titles
+    np.save(folder / "similarity.npy", saved[:2, :2])  # a run of other pages: not used
+    context = report_context(folder)
+    assert "similarity.npy: shape (2, 2) does not fit" in "\n".join(context["warnings"])
+    features = np.load(folder / "features.npy").astype(float)
+    titles = {cell["title"] for cell in context["heatmap"]["cells"]}
+    assert f"{pages[0]} \u00d7 {pages[1]}: {features[0] @ features[1]:.4g}" in titles

@@ -21,6 +21,7 @@ from corpus_tools.results_folder import (
     FEATURES,
     MANIFEST,
     PIXELS_SUFFIX,
+    SIMILARITY,
     THUMBNAILS,
     ResultsFolder,
 )
@@ -179,6 +180,9 @@ def _heatmap(results, pairs, warnings, max_pages):
     ok_pages = [page for page, record in results.pages.items() if record["status"] == "ok"]
     if not 2 <= len(ok_pages) <= max_pages:
         return None
+    saved = _saved_similarity(results.out_dir, len(ok_pages), warnings)
+    if saved is not None:
+        return heatmap(ok_pages, saved)
     features_path = results.out_dir / FEATURES
     similarity = np.full((len(ok_pages), len(ok_pages)), np.nan)
     try:
@@ -200,6 +204,25 @@ def _heatmap(results, pairs, warnings, max_pages):
                 i, j = index[pair["page_a"]], index[pair["page_b"]]
                 similarity[i, j] = similarity[j, i] = pair["score"]
     return heatmap(ok_pages, similarity)
+
+
+def _saved_similarity(out_dir, pages: int, warnings) -> np.ndarray | None:
+    """The run's similarity of every pair of its ``pages`` ok pages (similarity.npy, written
+    for corpora up to 2,000 pages: the model's whole similarity, where features.npy holds only
+    the bigram part of the ``numbers`` model), or None when it is missing or does not fit."""
+    path = out_dir / SIMILARITY
+    if not path.is_file():
+        return None
+    try:
+        similarity = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        warnings.append(f"{path}: unreadable ({error}); heatmap from features.npy or matches")
+        return None
+    if similarity.shape != (pages, pages):
+        warnings.append(f"{path}: shape {similarity.shape} does not fit {pages} pages with "
+                        "status ok; heatmap from features.npy or matches")
+        return None
+    return similarity.astype(float)
 
 
 def _card(number, pair, results, pages_graph, warnings):

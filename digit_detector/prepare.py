@@ -30,6 +30,10 @@ from digit_detector.model import DigitDetector
 ROTATIONS = (0, 90, -90)
 UPSIDE_DOWN = 180
 ANALYSIS_SIDE = 1600
+BED_SHARE = 0.01
+"""Least share of a page image that a dark region touching its edge must cover to count as
+scanner bed (:func:`scanner_bed`): a bed framing a page covers several per cent, a glyph, rule
+or ornament cut by the image's edge far less."""
 CROP_SIDE = 64
 """Side of one analysis crop at the estimated working scale, px (about 7 digit heights)."""
 CROPS = 10
@@ -268,13 +272,21 @@ def glyph_height(grey: np.ndarray) -> float | None:
     """Median height of the glyph-like connected ink components of a page, in page px.
 
     Components under half the 90th percentile height (specks, dots, broken strokes) are left
-    out: on a dirty scan they are many and would pull the median far down. Returns ``None``
-    when the page has fewer than 10 glyph-like components (blank or picture pages).
+    out: on a dirty scan they are many and would pull the median far down. The ink is told from
+    the paper by Otsu's threshold on the page without its scanner bed (:func:`scanner_bed`).
+    Returns ``None`` when the page has fewer than 10 glyph-like components (blank or picture
+    pages).
     """
     factor = min(1.0, ANALYSIS_SIDE / max(grey.shape))
     small = resize(grey, factor)
     _, binary = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    bed = scanner_bed(labels, stats)
+    if bed is not None:
+        threshold, _ = cv2.threshold(small[~bed].reshape(-1, 1), 0, 255,
+                                     cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+        binary = np.where((small <= threshold) & ~bed, 255, 0).astype(np.uint8)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     widths, heights, areas = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT], stats[
         1:, cv2.CC_STAT_AREA]
     limit = 0.1 * min(small.shape)
@@ -285,6 +297,22 @@ def glyph_height(grey: np.ndarray) -> float | None:
     heights = heights[glyph]
     letters = heights[heights >= 0.5 * np.percentile(heights, 90)]
     return float(np.median(letters)) / factor
+
+
+def scanner_bed(labels: np.ndarray, stats: np.ndarray) -> np.ndarray | None:
+    """Where the scanner bed around a page lies (bool, the shape of ``labels``), from the
+    connected components of the page's dark pixels (``labels`` and ``stats`` as
+    ``cv2.connectedComponentsWithStats`` gives them, label 0 the pixels not dark): the
+    components touching the image's edge that cover at least ``BED_SHARE`` of it; None when
+    there are none. On a page of light type framed by a dark bed, Otsu's threshold falls
+    between bed and paper, the type reads as paper and the glyph height is lost."""
+    height, width = labels.shape
+    x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    x1, y1 = x0 + stats[:, cv2.CC_STAT_WIDTH], y0 + stats[:, cv2.CC_STAT_HEIGHT]
+    is_bed = (x0 == 0) | (y0 == 0) | (x1 == width) | (y1 == height)
+    is_bed &= stats[:, cv2.CC_STAT_AREA] >= BED_SHARE * height * width
+    is_bed[0] = False
+    return is_bed[labels] if is_bed.any() else None
 
 
 def estimate_scale(grey: np.ndarray, detector: DigitDetector) -> float:

@@ -19,6 +19,7 @@ from digit_detector.prepare import (
     maps_scale_evidence,
     page_ink,
     resize,
+    scanner_bed,
 )
 
 
@@ -170,6 +171,26 @@ def test_glyph_height_measures_rendered_type():
     assert glyph_height(grey) == pytest.approx(expected, rel=0.15)
     assert glyph_height(np.full((200, 200), 255, np.uint8)) is None
     assert isinstance(boxes, pd.DataFrame)
+
+
+def test_glyph_height_of_faint_type_on_a_dark_scanner_bed():
+    grey, boxes = render_table(rows=14, size=40, words=False)
+    faint = (235 - 0.35 * (235 - grey.astype(np.float32))).astype(np.uint8)  # type at ~160
+    side = grey.shape[1] // 6
+    framed = cv2.copyMakeBorder(faint, side, side, side, side, cv2.BORDER_CONSTANT, value=20)
+    expected = float(np.median(boxes.y1 - boxes.y0))
+    assert glyph_height(framed) == pytest.approx(expected, rel=0.15)
+
+
+def test_scanner_bed_is_a_large_dark_region_at_the_edge():
+    dark = np.zeros((200, 300), np.uint8)
+    dark[:, :20] = 255  # bed along the left edge: 6.7 % of the image
+    dark[80:120, 130:170] = 255  # a large blot inside the page (2.7 %) is no bed
+    dark[0:3, 200:203] = 255  # a speck at the edge is no bed
+    bed = scanner_bed(*cv2.connectedComponentsWithStats(dark, connectivity=8)[1:3])
+    assert bed[:, :20].all() and bed.sum() == 200 * 20
+    dark[:, :20] = 0
+    assert scanner_bed(*cv2.connectedComponentsWithStats(dark, connectivity=8)[1:3]) is None
 
 
 def test_count_digit_pairs_known_answer():

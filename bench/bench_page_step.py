@@ -1,4 +1,5 @@
-"""The page step of `tables similarity`, committed (git HEAD) against today's, in one process.
+"""The page step of `tables similarity`, committed (git HEAD or ``--old REV``) against today's, in
+one process.
 
 For pages of about 1000 x 1450 px (the real 1604 table page and synthetic pages at 165 dpi, or
 the page images of the folders given) it prints, old beside new:
@@ -12,7 +13,7 @@ the page images of the folders given) it prints, old beside new:
 - time per stage, median over repetitions, stages called one by one;
 - peak resident memory of a child process that runs the page step on the pages.
 
-Usage: python bench/bench_page_step.py [FOLDER ...] [--repeats N] [--synthetic N]
+Usage: python bench/bench_page_step.py [FOLDER ...] [--repeats N] [--synthetic N] [--old REV]
 """
 
 from __future__ import annotations
@@ -189,15 +190,17 @@ def run_pixels(impl, paths, detector) -> float:
     return counted[0] / len(paths)
 
 
-def peak_memory_mib(version: str, paths) -> float:
-    """Peak resident memory (MiB) of a child process running ``version``'s page step."""
+def peak_memory_mib(version: str, paths, old_rev: str) -> float:
+    """Peak resident memory (MiB) of a child process running ``version``'s page step (``old``:
+    the code of ``old_rev``)."""
     result = subprocess.run([sys.executable, __file__, "--memory-child", version,
-                             *map(str, paths)], capture_output=True, text=True, check=True)
+                             "--old", old_rev, *map(str, paths)],
+                            capture_output=True, text=True, check=True)
     return float(result.stdout.split()[-1])
 
 
-def memory_child(version: str, paths) -> None:
-    impl = snapshot_modules() if version == "old" else current_modules()
+def memory_child(version: str, paths, old_rev: str) -> None:
+    impl = snapshot_modules(old_rev) if version == "old" else current_modules()
     detector = load_detector()
     detector.eval()
     with tempfile.TemporaryDirectory() as out:
@@ -211,12 +214,13 @@ def main() -> None:
     parser.add_argument("folders", nargs="*")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--synthetic", type=int, default=5)
+    parser.add_argument("--old", default="HEAD", help="git revision of the old code")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
-        memory_child(args.memory_child, args.folders)
+        memory_child(args.memory_child, args.folders, args.old)
         return
-    impls = {"old": snapshot_modules(), "new": current_modules()}
+    impls = {"old": snapshot_modules(args.old), "new": current_modules()}
     detector = load_detector()
     detector.eval()
     with tempfile.TemporaryDirectory() as tmp:
@@ -235,10 +239,10 @@ def main() -> None:
                 for stage, seconds in stage_times(impls[name], paths[repeat % len(paths)],
                                                   detector, Path(tmp)).items():
                     stages[name][stage].append(seconds)
-        report(impls, totals, stages, paths, detector)
+        report(impls, totals, stages, paths, detector, args.old)
 
 
-def report(impls, totals, stages, paths, detector) -> None:
+def report(impls, totals, stages, paths, detector, old_rev: str) -> None:
     """Print the side-by-side table."""
     flops_per_pixel = detector.config.flops_per_pixel()
     nominal = flops_per_pixel * nominal_pixels(paths, detector, impls["new"]) / 1e9
@@ -261,7 +265,7 @@ def report(impls, totals, stages, paths, detector) -> None:
     for stage in STAGES:
         old, new = (1000 * float(np.median(stages[n][stage])) for n in ("old", "new"))
         print(f"  {stage:32}{old:12.1f}{new:12.1f}")
-    memory = {name: peak_memory_mib(name, paths) for name in impls}
+    memory = {name: peak_memory_mib(name, paths, old_rev) for name in impls}
     print(f"{'peak RSS, MiB (child process)':34}{memory['old']:12.0f}{memory['new']:12.0f}")
 
 

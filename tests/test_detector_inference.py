@@ -270,6 +270,19 @@ def test_rotation_rule(monkeypatch, first, retry, chosen):
             + upside_down_check
 
 
+def test_a_turn_whose_pairs_do_not_mix_digits_is_no_table():
+    """Nearly all pairs among the unturnable digits (2, 3, 4, 5, 7): no table read upright."""
+    Reading = prepare.Reading
+    upright = Reading(5, 0)
+    assert prepare._preferred_rotation({0: upright, 90: Reading(12, 5)}, prepare.CROPS) == 90
+    assert prepare._preferred_rotation({0: upright, 90: Reading(12, 12)}, prepare.CROPS) == 0
+    assert prepare._preferred_rotation({0: upright, 90: Reading(12, 11)}, prepare.CROPS) == 0
+    assert prepare._preferred_rotation({0: upright, 90: Reading(20, 18)}, prepare.CROPS) == 90
+    # too few pairs to judge how they mix: the turn counts by its score alone
+    assert prepare._preferred_rotation({0: Reading(1, 0), 90: Reading(4, 4)},
+                                       prepare.CROPS) == 90
+
+
 def _turn_of(grey, page):
     """How ``page``, whose top-left pixel alone is black, was turned to give ``grey``."""
     if grey.shape == page.shape:

@@ -476,11 +476,16 @@ def _preferred_rotation(readings: dict[int, Reading], crops: int) -> int:
     """The rotation with the most evidence (:attr:`Reading.score`): upright counts
     ``UPRIGHT_PREFERENCE`` times, and a turn does not count under ``MIN_TURNED_EVIDENCE`` per
     ``CROPS`` crops, nor when it reads like no table (:func:`_mixed_digits`)."""
-    weighted = {turn: reading.score * UPRIGHT_PREFERENCE if turn == 0 else
-                reading.score if reading.score >= MIN_TURNED_EVIDENCE * crops / CROPS
-                and _mixed_digits(reading) else 0.0
-                for turn, reading in readings.items()}
+    weighted = {turn: _weight(turn, reading, crops) for turn, reading in readings.items()}
     return max(weighted, key=weighted.get)
+
+
+def _weight(turn: int, reading: Reading, crops: int) -> float:
+    """How much a reading on ``crops`` crops of the page turned by ``turn`` counts."""
+    if turn == 0:
+        return reading.score * UPRIGHT_PREFERENCE
+    counts = reading.score >= MIN_TURNED_EVIDENCE * crops / CROPS and _mixed_digits(reading)
+    return float(reading.score) if counts else 0.0
 
 
 def _mixed_digits(reading: Reading) -> bool:

@@ -54,8 +54,8 @@ class DetectorConfig:
         ink components (measured on the training pages); turns that cheap page statistic into
         a digit height when the working scale of a new page is estimated. The shipped weights
         carry 1.18, measured before the scanner bed was left out of the glyph height; the
-        measure now gives 1.03 on their training pages, and the estimate errs small with 1.18,
-        which reads fewer letters as digits (README, "The detector's default weights").
+        measure now gives 1.03 on their training pages, and 1.18 was kept: it reads fewer
+        letters as digits (README, "The detector's default weights").
     blob_sigma_px : standard deviation of the target Gaussian blobs, px at the working scale.
     training_data_hash : SHA-256 over the training annotations and images ("" when untrained).
     """

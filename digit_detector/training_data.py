@@ -43,8 +43,8 @@ MAX_VALIDATION = 1024
 GLYPH_TO_DIGIT_HEIGHT = 1.13
 """Digit height over median glyph-component height when the training images are too small to
 measure it (patch sets): the median measured on synthetic table pages (`tables synth`) before
-the glyph height left out the scanner bed; like the shipped weights' ratio it was kept, as it
-makes the scale estimate err small (README, "The detector's default weights")."""
+the glyph height left out the scanner bed; like the shipped weights' ratio it was kept (README,
+"The detector's default weights")."""
 NEGATIVE_SCALES = (0.5, 2.0)
 """Range of working scales (times the estimate) at which windows of digit-free pages are cut,
 because inference may look at a text page at any candidate scale."""

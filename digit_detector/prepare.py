@@ -292,9 +292,10 @@ def glyph_height(grey: np.ndarray) -> float | None:
     _, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     bed = scanner_bed(labels, stats)
     if bed is not None:
-        threshold, _ = cv2.threshold(small[~bed].reshape(-1, 1), 0, 255,
+        page = ~bed
+        threshold, _ = cv2.threshold(small[page].reshape(-1, 1), 0, 255,
                                      cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-        binary = np.where((small <= threshold) & ~bed, 255, 0).astype(np.uint8)
+        binary = np.where((small <= threshold) & page, 255, 0).astype(np.uint8)
         _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     widths, heights, areas = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT], stats[
         1:, cv2.CC_STAT_AREA]

@@ -128,7 +128,7 @@ def _row_votes(row_a: np.ndarray, row_b: np.ndarray, relevance: np.ndarray) -> p
     """The anchors' votes per pair of rows (one anchor each): columns of ``ROW_COLUMNS``, one
     row per pair of rows (sorted), its anchors counted and their relevance summed."""
     keys = np.column_stack([row_a, row_b]).astype(np.int64)
-    pairs, inverse = np.unique(keys.reshape(-1, 2), axis=0, return_inverse=True)
+    pairs, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     return pd.DataFrame({"row_a": pairs[:, 0], "row_b": pairs[:, 1],
                          "anchors": np.bincount(inverse, minlength=len(pairs)),

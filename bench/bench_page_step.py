@@ -36,6 +36,7 @@ from snapshot import ROOT, current_modules, snapshot_modules  # noqa: E402
 
 from corpus_tools.ingest import file_sha256  # noqa: E402
 from corpus_tools.storage import save_npz_atomic  # noqa: E402
+from digit_detector import forward  # noqa: E402
 from digit_detector.page import IMAGE_SUFFIXES, load_page  # noqa: E402
 from digit_detector.weights import load_detector  # noqa: E402
 from sphaera_tables.page_task import write_thumbnail  # noqa: E402
@@ -95,7 +96,8 @@ def stage_times(impl, path: Path, detector, out: Path) -> dict[str, float]:
     maps = inference.digit_maps(detector, prepared)
     lap("maps, chosen scale")
     if not getattr(prepared, "scale_from_evidence", False):
-        prepared, maps = inference._better_of_two_scales(grey, detector, prepared, maps, 512)
+        prepared, maps = inference._better_of_two_scales(grey, detector, prepared, maps,
+                                                         getattr(inference, "TILE", 512))
     lap("second scale (maps + evidence)")
     inference.find_digits(maps, prepared, digit_height_px=config.digit_height_px,
                           digit_pitch_px=config.digit_pitch_px)
@@ -121,24 +123,30 @@ def _settled(prepare, grey, detector) -> dict:
     return {"scale_from_evidence": prepare.prepare_page(grey, detector).scale_from_evidence}
 
 
-PEAK_SIDES = (256, 542)
-"""Squares the conv peak is measured on, px: a quarter tile and the page step's 512 px tile with
-its margins. On a 1024 px square (64 MB a tensor) the same convolution is bound by memory and
+PEAK_SIDES = (192, 256, 350, 542)
+"""Squares the conv peak is measured on, px: tiles of 160 to 512 px with their margins (the page
+step's is 320). On a 1024 px square (64 MB a tensor) the same convolution is bound by memory and
 reached 70 GFLOP/s where these reached 118-133 (2 cores)."""
 
 
 def conv_peak_gflops(repeats: int = 5) -> float:
-    """Best rate of the detector's widest layer kind (16 -> 16 channels, 3 x 3) on the squares
-    ``PEAK_SIDES`` in oneDNN's own layout, GFLOP/s: what this machine's convolutions reach."""
-    weight = torch.rand(16, 16, 3, 3).to_mkldnn()
+    """Best rate of the detector's widest layer kind (16 -> 16 channels, 3 x 3, a ReLU fused)
+    on the squares ``PEAK_SIDES``, channels-last in and out with its weight packed, as
+    ``digit_detector.forward`` runs it within the network, GFLOP/s: what this machine's
+    convolutions reach."""
+    layer = torch.nn.Module()
+    layer.layers = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 3, padding=1, bias=False),
+                                       torch.nn.ReLU())
+    [(conv, weight, activation)] = forward._packed_layers(layer)
     rates = []
     with torch.no_grad():
         for side in PEAK_SIDES:
-            x = torch.rand(1, 16, side, side).to_mkldnn()
+            x = torch.rand(1, 16, side, side).contiguous(memory_format=torch.channels_last)
             best = np.inf
             for _ in range(repeats + 1):
                 start = time.perf_counter()
-                torch.mkldnn_convolution(x, weight, None, (1, 1), (1, 1), (1, 1), 1)
+                torch.ops.mkldnn._convolution_pointwise(x, weight, None, [1, 1], [1, 1], [1, 1],
+                                                        1, activation, [], "")
                 best = min(best, time.perf_counter() - start)
             rates.append(2 * 16 * 16 * 9 * side * side / best / 1e9)
     return max(rates)

@@ -36,10 +36,12 @@ MATCH_PX = 1.0
 """Old and new digits of the same class closer than this (page px) are the same digit."""
 
 
-def digit_changes(old: pd.DataFrame, new: pd.DataFrame, move_px: float) -> dict[str, int]:
+def digit_changes(old: pd.DataFrame, new: pd.DataFrame, move_px: float) -> dict[str, float]:
     """Digits ``added`` (new only), ``lost`` (old only) and ``moved`` (matched, but more than
-    ``move_px`` apart) between two digit tables (columns x, y, digit; page px)."""
+    ``move_px`` apart) between two digit tables (columns x, y, digit; page px), and the
+    ``largest_move`` of a matched digit (page px)."""
     added = lost = moved = 0
+    largest = 0.0
     for digit in np.union1d(old.digit.unique(), new.digit.unique()):
         before = old.loc[old.digit == digit, ["x", "y"]].to_numpy(float)
         after = new.loc[new.digit == digit, ["x", "y"]].to_numpy(float)
@@ -52,7 +54,8 @@ def digit_changes(old: pd.DataFrame, new: pd.DataFrame, move_px: float) -> dict[
         added += len(after) - matched
         lost += len(before) - matched
         moved += int((distance[found] > move_px).sum())
-    return {"added": added, "lost": lost, "moved": moved}
+        largest = max(largest, float(distance[found].max(initial=0.0)))
+    return {"added": added, "lost": lost, "moved": moved, "largest_move": largest}
 
 
 def compare_page(grey, detector, old, new, move_px: float) -> tuple[dict, object, object]:
@@ -120,7 +123,7 @@ def main() -> int:
     print(f"\n{len(table)} pages, {table.digits.sum()} digits: added {changed.added}, lost "
           f"{changed.lost}, moved {changed.moved}; scale changed on "
           f"{int(table.scale_changed.sum())}, rotation on {int(table.rotation_changed.sum())} "
-          f"pages; largest change of phi {table.phi_change.max():.3g}, of factors "
+          f"pages; largest move {table.largest_move.max():.3g} px, largest change of phi {table.phi_change.max():.3g}, of factors "
           f"{table.factor_change.max():.3g}")
     if f1_counts["old"].any():
         for name, counts in f1_counts.items():

@@ -1,11 +1,11 @@
 """The page step as committed (``git show REV:...``), importable beside today's code.
 
 The benches and the detection check compare today's page step with the committed one in the
-same process: :func:`snapshot_modules` reads the committed ``digit_detector/prepare.py``,
-``digit_detector/inference.py``, ``sphaera_tables/bigram.py`` and
+same process: :func:`snapshot_modules` reads the committed ``digit_detector/forward.py``,
+``digit_detector/prepare.py``, ``digit_detector/inference.py``, ``sphaera_tables/bigram.py`` and
 ``sphaera_tables/page_analysis.py``, rewires their imports of each other to the snapshot copies
 and imports them under private names. Everything else (the model, pooling) is today's, shared
-by both.
+by both, and so is any of these files that the revision does not have.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from types import ModuleType, SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT_FILES = {
+    "forward": "digit_detector/forward.py",
     "prepare": "digit_detector/prepare.py",
     "inference": "digit_detector/inference.py",
     "bigram": "sphaera_tables/bigram.py",
@@ -28,18 +29,31 @@ SNAPSHOT_FILES = {
 
 
 def snapshot_modules(rev: str = "HEAD") -> SimpleNamespace:
-    """The committed ``prepare``, ``inference``, ``bigram`` and ``page_analysis`` modules of ``rev``, as
-    attributes of the returned namespace (imported as ``_snapshot_<name>``)."""
+    """The committed ``forward``, ``prepare``, ``inference``, ``bigram`` and ``page_analysis``
+    modules of ``rev``, as attributes of the returned namespace (imported as
+    ``_snapshot_<name>``; today's module where ``rev`` has no such file)."""
     modules = {}
     folder = Path(tempfile.mkdtemp(prefix="page_step_snapshot_"))
     for name, path in SNAPSHOT_FILES.items():
-        source = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True,
-                                capture_output=True, text=True).stdout
+        shown = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT,
+                               capture_output=True, text=True)
+        if shown.returncode != 0:
+            if _exists(rev, path):
+                raise RuntimeError(f"git show {rev}:{path} failed: {shown.stderr.strip()}")
+            continue
+        source = shown.stdout
         for earlier in modules:
             dotted = SNAPSHOT_FILES[earlier].removesuffix(".py").replace("/", ".")
             source = source.replace(f"from {dotted} import", f"from _snapshot_{earlier} import")
         modules[name] = _import_file(folder / f"_snapshot_{name}.py", source)
     return SimpleNamespace(**modules)
+
+
+def _exists(rev: str, path: str) -> bool:
+    """Whether revision ``rev`` has the file ``path``."""
+    listed = subprocess.run(["git", "ls-tree", "--name-only", rev, "--", path], cwd=ROOT,
+                            check=True, capture_output=True, text=True).stdout
+    return bool(listed.strip())
 
 
 def _import_file(path: Path, source: str) -> ModuleType:
@@ -55,8 +69,8 @@ def _import_file(path: Path, source: str) -> ModuleType:
 
 def current_modules() -> SimpleNamespace:
     """Today's modules, in the same shape as :func:`snapshot_modules`."""
-    from digit_detector import inference, prepare
+    from digit_detector import forward, inference, prepare
     from sphaera_tables import bigram, page_analysis
 
-    return SimpleNamespace(prepare=prepare, inference=inference, bigram=bigram,
+    return SimpleNamespace(forward=forward, prepare=prepare, inference=inference, bigram=bigram,
                            page_analysis=page_analysis)

@@ -277,15 +277,49 @@ def _scaled_shape(shape, scale: float) -> tuple[int, int]:
     return max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
 
 
-def glyph_height(grey: np.ndarray) -> float | None:
-    """Median height of the glyph-like connected ink components of a page, in page px.
+def glyph_height(grey: np.ndarray, *, sideways: bool = False) -> float | None:
+    """Median height of the glyph-like connected ink components of a page, in page px
+    (:func:`page_glyphs`; ``sideways``: of the page turned by 90 degrees either way)."""
+    return page_glyphs(grey).median_height(sideways=sideways)
 
-    Components under half the 90th percentile height (specks, dots, broken strokes) are left
-    out: on a dirty scan they are many and would pull the median far down. The ink is told from
-    the paper by Otsu's threshold on the page without its scanner bed (:func:`scanner_bed`).
-    Returns ``None`` when the page has fewer than 10 glyph-like components (blank or picture
-    pages).
+
+@dataclasses.dataclass(frozen=True)
+class Glyphs:
+    """The bounding boxes of a page's connected ink components, measured once for every
+    rotation: turned by 90 degrees, a component's width is its height.
+
+    ``widths``, ``heights``, ``areas``: px of the page resized by ``factor`` (at most
+    ``ANALYSIS_SIDE`` px a side); ``short_side``: that image's shorter side, px.
     """
+
+    widths: np.ndarray
+    heights: np.ndarray
+    areas: np.ndarray
+    short_side: int
+    factor: float
+
+    def median_height(self, *, sideways: bool = False) -> float | None:
+        """Median height (page px) of the glyph-like components of the page upright or turned
+        ``sideways``.
+
+        Components under half the 90th percentile height (specks, dots, broken strokes) are
+        left out: on a dirty scan they are many and would pull the median far down. Returns
+        ``None`` when the page has fewer than 10 glyph-like components (blank or picture pages).
+        """
+        widths, heights = (self.heights, self.widths) if sideways else (self.widths, self.heights)
+        limit = 0.1 * self.short_side
+        glyph = (heights >= 4) & (heights <= limit) & (widths >= 2) & (widths <= 2 * heights)
+        glyph &= self.areas >= 0.15 * widths * heights
+        if glyph.sum() < 10:
+            return None
+        heights = heights[glyph]
+        letters = heights[heights >= 0.5 * np.percentile(heights, 90)]
+        return float(np.median(letters)) / self.factor
+
+
+def page_glyphs(grey: np.ndarray) -> Glyphs:
+    """The connected ink components of an upright page (:class:`Glyphs`). The ink is told from
+    the paper by Otsu's threshold on the page without its scanner bed (:func:`scanner_bed`)."""
     factor = min(1.0, ANALYSIS_SIDE / max(grey.shape))
     small = resize(grey, factor)
     _, binary = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
@@ -297,16 +331,8 @@ def glyph_height(grey: np.ndarray) -> float | None:
                                      cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
         binary = np.where((small <= threshold) & page, 255, 0).astype(np.uint8)
         _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    widths, heights, areas = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT], stats[
-        1:, cv2.CC_STAT_AREA]
-    limit = 0.1 * min(small.shape)
-    glyph = (heights >= 4) & (heights <= limit) & (widths >= 2) & (widths <= 2 * heights)
-    glyph &= areas >= 0.15 * widths * heights
-    if glyph.sum() < 10:
-        return None
-    heights = heights[glyph]
-    letters = heights[heights >= 0.5 * np.percentile(heights, 90)]
-    return float(np.median(letters)) / factor
+    return Glyphs(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT],
+                  stats[1:, cv2.CC_STAT_AREA], min(small.shape), factor)
 
 
 def scanner_bed(labels: np.ndarray, stats: np.ndarray) -> np.ndarray | None:
@@ -327,7 +353,12 @@ def scanner_bed(labels: np.ndarray, stats: np.ndarray) -> np.ndarray | None:
 
 def estimate_scale(grey: np.ndarray, detector: DigitDetector) -> float:
     """Working px per page px from the page's glyph height (1.0 when it cannot be measured)."""
-    height = glyph_height(grey)
+    return scale_for_glyphs(glyph_height(grey), detector)
+
+
+def scale_for_glyphs(height: float | None, detector: DigitDetector) -> float:
+    """Working px per page px for a page whose glyphs are ``height`` page px high (1.0 for
+    None, a height that could not be measured)."""
     if height is None:
         return 1.0
     config = detector.config
@@ -344,7 +375,8 @@ def choose_scale_and_rotation(
     """Pick the working scale and rotation of a page (each unless given).
 
     For every candidate rotation among ``ROTATIONS`` the scale is first estimated from the
-    glyph height of the page turned that way (:func:`estimate_scale`), and the rotation whose
+    glyph height of the page turned that way (:func:`estimate_scale`; the page's ink components
+    are measured once for all turns, :func:`page_glyphs`), and the rotation whose
     inked crops show the most digit pairs (see :func:`_response`) wins; upright gets
     ``UPRIGHT_PREFERENCE`` times its score, as most pages are upright, and a turn scoring under
     ``MIN_TURNED_EVIDENCE`` does not count; an upright reading of ``UPRIGHT_SETTLES`` pairs
@@ -366,11 +398,13 @@ def _choose(grey, detector, scale, rotation) -> tuple[float, int, np.ndarray | N
         return scale, candidates[0], None, False
     height_px = detector.config.digit_height_px
     scales, inks = {}, {}
+    glyphs = page_glyphs(grey) if scale is None else None
 
     def estimate(turns):
         for turn in turns:
             turned = np.rot90(grey, k=turn // 90)
-            scales[turn] = estimate_scale(turned, detector) if scale is None else scale
+            scales[turn] = scale if glyphs is None else scale_for_glyphs(
+                glyphs.median_height(sideways=turn % 180 != 0), detector)
             inks[turn] = inference_ink(turned, scales[turn], height_px)
 
     best = candidates[0]

@@ -24,7 +24,7 @@ Within a crop, each layer is computed only where its values equal the page's
 (:class:`CropDetector`): a convolution without padding on the crop's inner sides loses its
 padding there, so the layers narrow from the window to the seeded core (on the bench pages,
 0.3 times the multiply-adds of every layer on the whole window). The page forward keeps
-oneDNN's layout (:func:`~digit_detector.prepare.detector_maps`, bit-identical maps).
+fused oneDNN convolutions (:func:`~digit_detector.forward.detector_maps`).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from digit_detector.prepare import (
     inference_ink,
     local_maxima,
     maps_scale_evidence,
+    page_glyphs,
     page_ink,
     resize,
     scanner_bed,
@@ -414,3 +415,15 @@ def test_the_upside_down_reading_places_its_crops_on_the_turned_pages_ink(monkey
     prepare.choose_scale_and_rotation(page, random_detector(), scale=1.0)
     assert crops_read[180]
     assert all((crop < 128).any() for crop in crops_read[180])
+
+
+def test_glyphs_measured_once_give_the_turned_page_its_own_height():
+    """A page's ink components measured upright give the height of the page turned by 90
+    degrees either way (their widths), exactly as measuring the turned page does."""
+    grey, _ = render_table(rows=14, size=40, words=True)
+    glyphs = page_glyphs(grey)
+    for turn in (1, -1):
+        turned = np.ascontiguousarray(np.rot90(grey, k=turn))
+        assert glyphs.median_height(sideways=True) == glyph_height(turned)
+        assert page_glyphs(turned).median_height(sideways=True) == glyph_height(grey)
+    assert glyphs.median_height(sideways=True) != glyph_height(grey)

@@ -79,9 +79,12 @@ def test_figures_off_the_size_of_their_text_get_the_scale_they_read_best_at(
 
 @pytest.mark.parametrize("turns", [1, -1])
 def test_turned_page_is_recognised_as_turned(detector, turns):
+    """Turned back upright, and read at the upright page's own scale: the glyph height of the
+    turn is measured across the upright page's ink components, exactly as on the turned page."""
     grey, _ = render_table(rows=14, seed=13, size=24)
     detection = detect(np.ascontiguousarray(np.rot90(grey, k=turns)), detector)
     assert detection.prepared.rotation == -90 * turns  # turned back upright
+    assert detection.prepared.scale == detect(grey, detector).prepared.scale
 
 
 @pytest.mark.slow  # about 17 s: runs in `make test-slow` (CI)

@@ -33,19 +33,20 @@ def snapshot_modules(rev: str = "HEAD") -> SimpleNamespace:
     modules of ``rev``, as attributes of the returned namespace (imported as
     ``_snapshot_<name>``; today's module where ``rev`` has no such file)."""
     modules = {}
-    folder = Path(tempfile.mkdtemp(prefix="page_step_snapshot_"))
-    for name, path in SNAPSHOT_FILES.items():
-        shown = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT,
-                               capture_output=True, text=True)
-        if shown.returncode != 0:
-            if _exists(rev, path):
-                raise RuntimeError(f"git show {rev}:{path} failed: {shown.stderr.strip()}")
-            continue
-        source = shown.stdout
-        for earlier in modules:
-            dotted = SNAPSHOT_FILES[earlier].removesuffix(".py").replace("/", ".")
-            source = source.replace(f"from {dotted} import", f"from _snapshot_{earlier} import")
-        modules[name] = _import_file(folder / f"_snapshot_{name}.py", source)
+    with tempfile.TemporaryDirectory(prefix="page_step_snapshot_") as folder:
+        for name, path in SNAPSHOT_FILES.items():
+            shown = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT,
+                                   capture_output=True, text=True)
+            if shown.returncode != 0:
+                if _exists(rev, path):
+                    raise RuntimeError(f"git show {rev}:{path} failed: {shown.stderr.strip()}")
+                continue
+            source = shown.stdout
+            for earlier in modules:
+                dotted = SNAPSHOT_FILES[earlier].removesuffix(".py").replace("/", ".")
+                source = source.replace(f"from {dotted} import",
+                                        f"from _snapshot_{earlier} import")
+            modules[name] = _import_file(Path(folder) / f"_snapshot_{name}.py", source)
     return SimpleNamespace(**modules)
 
 
@@ -58,7 +59,8 @@ def _exists(rev: str, path: str) -> bool:
 
 def _import_file(path: Path, source: str) -> ModuleType:
     """Write ``source`` to ``path`` and import it under the file's stem (kept in
-    ``sys.modules``, so that later snapshot modules can import it)."""
+    ``sys.modules``, so that later snapshot modules can import it; the file is no longer
+    needed once imported)."""
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)

@@ -2,8 +2,8 @@
 
 The benches and the detection check compare today's page step with the committed one in the
 same process: :func:`snapshot_modules` reads the committed ``digit_detector/forward.py``,
-``digit_detector/prepare.py``, ``digit_detector/inference.py``, ``sphaera_tables/bigram.py`` and
-``sphaera_tables/page_analysis.py``, rewires their imports of each other to the snapshot copies
+``digit_detector/prepare.py``, ``digit_detector/words.py``, ``digit_detector/inference.py``,
+``sphaera_tables/bigram.py`` and ``sphaera_tables/page_analysis.py``, rewires their imports of each other to the snapshot copies
 and imports them under private names. Everything else (the model, pooling) is today's, shared
 by both, and so is any of these files that the revision does not have.
 """
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT_FILES = {
     "forward": "digit_detector/forward.py",
     "prepare": "digit_detector/prepare.py",
+    "words": "digit_detector/words.py",
     "inference": "digit_detector/inference.py",
     "bigram": "sphaera_tables/bigram.py",
     "page_analysis": "sphaera_tables/page_analysis.py",
@@ -29,8 +30,8 @@ SNAPSHOT_FILES = {
 
 
 def snapshot_modules(rev: str = "HEAD") -> SimpleNamespace:
-    """The committed ``forward``, ``prepare``, ``inference``, ``bigram`` and ``page_analysis``
-    modules of ``rev``, as attributes of the returned namespace (imported as
+    """The committed ``forward``, ``prepare``, ``words``, ``inference``, ``bigram`` and
+    ``page_analysis`` modules of ``rev``, as attributes of the returned namespace (imported as
     ``_snapshot_<name>``; today's module where ``rev`` has no such file)."""
     modules = {}
     with tempfile.TemporaryDirectory(prefix="page_step_snapshot_") as folder:
@@ -71,8 +72,8 @@ def _import_file(path: Path, source: str) -> ModuleType:
 
 def current_modules() -> SimpleNamespace:
     """Today's modules, in the same shape as :func:`snapshot_modules`."""
-    from digit_detector import forward, inference, prepare
+    from digit_detector import forward, inference, prepare, words
     from sphaera_tables import bigram, page_analysis
 
-    return SimpleNamespace(forward=forward, prepare=prepare, inference=inference, bigram=bigram,
+    return SimpleNamespace(forward=forward, prepare=prepare, words=words, inference=inference, bigram=bigram,
                            page_analysis=page_analysis)

@@ -18,6 +18,7 @@ from digit_detector.prepare import (
     maps_scale_evidence,
     prepare_page,
 )
+from digit_detector.words import digits_in_words
 
 DIGIT_COLUMNS = ["x", "y", "digit", "score", "x0", "y0", "x1", "y1"]
 DEFAULT_THRESHOLD = 0.45
@@ -112,8 +113,11 @@ def find_digits(
     threshold: float = DEFAULT_THRESHOLD,
     digit_height_px: float | None = None,
     digit_pitch_px: float | None = None,
+    keep_in_words: bool = False,
 ) -> pd.DataFrame:
-    """Detected digits: local maxima of the strongest map above ``threshold``.
+    """Detected digits: local maxima of the strongest map above ``threshold``, less the numbers
+    set inside words (letters read as digits, :mod:`digit_detector.words`) unless
+    ``keep_in_words``.
 
     Parameters
     ----------
@@ -121,7 +125,7 @@ def find_digits(
     prepared : the page the maps belong to (for the conversion to page coordinates).
     threshold : minimum map value of a detection (target blobs peak at 1).
     digit_height_px, digit_pitch_px : digit size at working scale (defaults 12 and 8); set the
-        suppression radius (0.4 pitch) and the box size.
+        suppression radius (0.4 pitch), the box size and the reach of a word.
 
     Returns
     -------
@@ -139,6 +143,11 @@ def find_digits(
             {"digit": "int64"})
     digits = label[ys, xs]
     fine_x, fine_y = _refine(maps, digits, ys, xs)
+    if not keep_in_words:
+        kept = ~digits_in_words(prepared.image[0, 0].numpy(), strongest.numpy(), fine_x, fine_y,
+                                pitch_px, height_px)
+        ys, xs, digits = (values[torch.from_numpy(kept)] for values in (ys, xs, digits))
+        fine_x, fine_y = fine_x[kept], fine_y[kept]
     page_x, page_y = prepared.to_page_coords(fine_x, fine_y)
     half_w, half_h = 0.45 * pitch_px, 0.5 * height_px
     corner_ax, corner_ay = prepared.to_page_coords(fine_x - half_w, fine_y - half_h)

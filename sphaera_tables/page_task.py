@@ -32,12 +32,12 @@ from sphaera_tables.page_analysis import FeatureConfig, PageAnalysis, analyse_pa
 
 ANALYSIS_MODULES = ("digit_detector.model", "digit_detector.forward",
                     "digit_detector.inference", "digit_detector.prepare",
-                    "digit_detector.reading", "sphaera_tables.bigram",
+                    "digit_detector.reading", "digit_detector.words", "sphaera_tables.bigram",
                     "sphaera_tables.explain.pooling", "sphaera_tables.numbers",
                     "sphaera_tables.page_analysis")
 """The modules whose code defines what a cached page analysis holds: the network, its forward
-pass, the page's preparation and digits, the bigram head, the pooling of its relevance onto
-the numbers, and the analysis itself."""
+pass, the page's preparation and digits (letters inside words left out), the bigram head, the
+pooling of its relevance onto the numbers, and the analysis itself."""
 THUMBNAIL_SIDE = 800
 TRIM_ABOVE_BYTES = 1 << 30
 """Resident memory above which a page task hands freed memory back to the system (see

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from test_detector_fixtures import render_table, render_text
 
-from digit_detector import detect, load_detector, load_page
+from digit_detector import detect, find_digits, load_detector, load_page
 from digit_detector.evaluation import match_digits
 from digit_detector.prepare import (
     _inked_boxes,
@@ -154,6 +154,27 @@ def test_real_non_table_pages_give_few_detections(detector):
     detections = [detect(load_page(page), detector) for page in pages]
     assert [d.prepared.rotation for d in detections] == [0] * 12  # all are upright scans
     found = sum(len(d.digits) for d in detections)
-    # shipped weights: 121 (3, 14, 15, 0, 3, 31, 20, 16, 16, 3, 0, 0 in file order; 138
-    # before prose that ten analysis crops read as turned digits was read again on more)
-    assert found <= 160
+    # shipped weights: 70 (121 before numbers inside words were left out, 138 before prose
+    # that ten analysis crops read as turned digits was read again on more)
+    assert found <= 95
+
+
+def test_letters_of_the_real_tables_words_are_left_out_and_its_numbers_kept(detector):
+    """The 1604 table's row labels ("Principio", "Mezzo", "Fine") are words: their letters read
+    as digits are left out, while every digit off the word columns stays."""
+    detection = detect(load_page(REAL / "tables" / "1921_pifferi_sfera_1604_p368.jpg"),
+                       detector)
+    config = detector.config
+    everything = find_digits(detection.maps, detection.prepared, keep_in_words=True,
+                             digit_height_px=config.digit_height_px,
+                             digit_pitch_px=config.digit_pitch_px)
+
+    def on_row_labels(digits):  # the word column right of the climate numbers, page px
+        return digits[digits.y.between(240, 1330) & digits.x.between(360, 445)]
+
+    assert len(on_row_labels(everything)) >= 15  # shipped weights: 22
+    assert len(on_row_labels(detection.digits)) <= 5  # shipped weights: 2
+    off_words = everything[~everything.x.between(360, 445) & ~everything.x.between(765, 960)]
+    kept = detection.digits
+    assert len(kept[~kept.x.between(360, 445) & ~kept.x.between(765, 960)]) >= \
+        len(off_words) - 2  # shipped weights: all of them

@@ -98,13 +98,14 @@ def test_every_step_of_a_page_analysis_is_in_the_fingerprint():
     from digit_detector import DigitDetector, detect, prepare_page
     from digit_detector.forward import detector_maps
     from digit_detector.reading import next_digits
+    from digit_detector.words import digits_in_words
     from sphaera_tables.bigram import BigramHead
     from sphaera_tables.explain import pool
     from sphaera_tables.numbers import group_numbers
     from sphaera_tables.page_analysis import analyse_page
 
-    steps = (DigitDetector, detector_maps, detect, prepare_page, next_digits, BigramHead, pool,
-             group_numbers, analyse_page)
+    steps = (DigitDetector, detector_maps, detect, prepare_page, next_digits, digits_in_words,
+             BigramHead, pool, group_numbers, analyse_page)
     assert {step.__module__ for step in steps} <= set(ANALYSIS_MODULES)
 
 

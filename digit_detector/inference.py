@@ -28,8 +28,9 @@ pages in the training typefaces."""
 TILE = 320
 """Side of the square tiles a page's maps are computed on, px (plus the margins). Smaller
 tiles keep the activations in the processor's caches and outweigh their larger margins: on
-this 2-core machine 256-384 px tiles ran a 1000 x 1450 px page's maps in 10-20 % less time than
-512 px tiles, 320 fastest in two of two runs (``bench/bench_page_step.py``)."""
+this 2-core machine 256-384 px tiles ran the maps of the 6 pages of ``bench/bench_page_step.py``
+(about 1000 x 1450 px) in 10-20 % less time than 512 px tiles, 320 among the fastest in both
+of two runs of 7 repetitions."""
 SMALLER_SCALE = 0.74
 """The second working scale tried for a page, relative to the glyph-height estimate."""
 

@@ -277,10 +277,10 @@ def _scaled_shape(shape, scale: float) -> tuple[int, int]:
     return max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
 
 
-def glyph_height(grey: np.ndarray, *, sideways: bool = False) -> float | None:
+def glyph_height(grey: np.ndarray) -> float | None:
     """Median height of the glyph-like connected ink components of a page, in page px
-    (:func:`page_glyphs`; ``sideways``: of the page turned by 90 degrees either way)."""
-    return page_glyphs(grey).median_height(sideways=sideways)
+    (:func:`page_glyphs`)."""
+    return page_glyphs(grey).median_height()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,6 +43,12 @@ def test_a_letter_read_as_a_digit_inside_a_word_is_dropped():
     assert in_words(ink, strongest, xs, ys) == [False, False, True]
 
 
+def test_a_run_of_touching_letters_beside_a_number_is_a_word():
+    ink, strongest, xs, ys = page_with_number()
+    glyph(ink, 19, width=25)  # "Mezz" printed as one blot of ink
+    assert in_words(ink, strongest, xs, ys) == [True, True]
+
+
 def test_a_number_with_a_letter_on_either_side_is_dropped_whole():
     gap = int(WORD_GAP * HEIGHT)  # 2 px: a letter's gap, within the word reach
     for letter in (8 - gap - 4, 18 + gap):  # left of the 1, right of the 2
@@ -56,7 +62,6 @@ def test_numbers_beside_other_ink_are_kept():
         "a word space away": dict(letters=(18 + reach + 1,)),
         "a letter of the next line": dict(letters=(19,), top=LINE + 1),
         "a rule beside it": dict(letters=(19,), height=30, top=5),
-        "an ornament beside it": dict(letters=(19,), width=20, height=4, top=LINE - 2),
         "a dot beside it": dict(letters=(19,), height=2, top=LINE + 2),
     }
     for name, case in cases.items():

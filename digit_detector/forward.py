@@ -15,6 +15,7 @@ oneDNN or without the fused operator) the module runs as it is.
 
 from __future__ import annotations
 
+import functools
 import weakref
 
 import torch
@@ -97,6 +98,7 @@ def _convolutions_and_relus(layers: list[nn.Module]) -> bool:
     return True
 
 
+@functools.cache
 def _fused_operator_present() -> bool:
     """Whether this torch build has oneDNN's fused convolution and weight reorder (private
     operators of torch's compiler; a build without them runs the module as it is)."""

@@ -48,3 +48,21 @@ def next_digits(points: np.ndarray, pitch: float, height: float) -> np.ndarray:
         if len(candidates):
             following[i] = candidates[np.argmin(points[candidates, 0])]
     return following
+
+
+def linked_components(link: np.ndarray) -> np.ndarray:
+    """Connected components of the links ``i -> link[i]`` (-1: none), each element labelled
+    by a member of its component: with :func:`next_digits`' links, the printed numbers (two
+    digits may take the same next one, so a number is a component, not a chain)."""
+    parent = np.arange(len(link))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in enumerate(link):
+        if j >= 0:
+            parent[root(int(j))] = root(i)
+    return np.array([root(i) for i in range(len(link))], dtype=np.int64)

@@ -3,11 +3,12 @@
 Printed numbers stand apart: a table sets its cells off by spaces or rules, running text its
 numbers by word spaces. A letter the detector reads as a digit (the o of "Mezzo" as 0, its zz
 as 22, an o or a g in a line of prose) sits inside a word, a letter's gap from the next letter.
-So a detected number (its digits chained by :func:`~digit_detector.reading.next_digits`) is
-dropped with all its digits when, within ``WORD_GAP`` digit heights of its ink on the left or
-the right, lies letter-high ink on the same line (a letter, or a run of touching letters) that
-does not look like a digit to the detector (its strongest map stays under ``DIGIT_LIKE``: a digit the detector
-missed beside a number does not make it a word).
+So a detected number (its digits linked by :func:`~digit_detector.reading.next_digits`, as
+:func:`~digit_detector.reading.linked_components` groups them) is dropped with all its digits
+when, within ``WORD_GAP`` digit heights of its ink on the left or the right, lies letter-high
+ink on the same line (a letter, or a run of touching letters) that does not look like a digit
+to the detector (its strongest map stays under ``DIGIT_LIKE``: a digit the detector missed
+beside a number does not make it a word).
 
 Everything is measured in the upright working frame, where digits are ``digit_height_px``
 high whatever the scan. ``WORD_GAP`` and ``DIGIT_LIKE`` were chosen on the first 100 pages of
@@ -40,7 +41,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from digit_detector.reading import next_digits
+from digit_detector.reading import linked_components, next_digits
 
 WORD_GAP = 0.25
 """Widest gap between a number's ink and a letter of its word, in digit heights."""
@@ -80,7 +81,7 @@ def digits_in_words(ink: np.ndarray, strongest: np.ndarray, xs: np.ndarray, ys: 
     owned = _digit_glyphs(labels, xs, ys, pitch_px, height_px)
     letter_sized = _letter_sized(stats, height_px)
     following = next_digits(np.column_stack([xs, ys]), pitch_px, height_px)
-    for number in _numbers(following):
+    for number in _numbers(linked_components(following)):
         glyphs = sorted(set().union(*(owned[i] for i in number)))
         if glyphs and _beside_a_letter(labels, stats, strongest, glyphs, letter_sized,
                                        WORD_GAP * height_px):
@@ -101,26 +102,20 @@ def _digit_glyphs(labels: np.ndarray, xs, ys, pitch_px: float, height_px: float)
 
 
 def _letter_sized(stats: np.ndarray, height_px: float) -> np.ndarray:
-    """Per component label: letter-high (``GLYPH_HEIGHTS``). A detected digit
-    within reach of a number on its line is no letter beside it but part of it: its centre
-    lies within the step and rise of :func:`~digit_detector.reading.next_digits`."""
+    """Per component label: letter-high (``GLYPH_HEIGHTS``). A detected digit within reach of
+    a number on its line is no letter beside it but part of it: its centre lies within the step
+    and rise of :func:`~digit_detector.reading.next_digits`."""
     height = stats[:, cv2.CC_STAT_HEIGHT]
     sized = (height >= GLYPH_HEIGHTS[0] * height_px) & (height <= GLYPH_HEIGHTS[1] * height_px)
     sized[0] = False
     return sized
 
 
-def _numbers(following: np.ndarray) -> list[np.ndarray]:
-    """Digit indices of each number, left to right, from each digit's next (-1 at the end)."""
-    has_previous = np.zeros(len(following), dtype=bool)
-    has_previous[following[following >= 0]] = True
-    numbers = []
-    for start in np.flatnonzero(~has_previous):
-        chain = [int(start)]
-        while following[chain[-1]] >= 0 and len(chain) <= len(following):
-            chain.append(int(following[chain[-1]]))
-        numbers.append(np.array(chain))
-    return numbers
+def _numbers(component: np.ndarray) -> list[np.ndarray]:
+    """Digit indices of each number, from each digit's component label."""
+    order = np.argsort(component, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(component[order]) != 0])
+    return np.split(order, starts[1:])
 
 
 def _beside_a_letter(labels: np.ndarray, stats: np.ndarray, strongest: np.ndarray,

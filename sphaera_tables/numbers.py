@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from digit_detector.prepare import working_coords
-from digit_detector.reading import NEIGHBOUR_RISE, next_digits
+from digit_detector.reading import NEIGHBOUR_RISE, linked_components, next_digits
 
 NUMBER_COLUMNS = ["x0", "y0", "x1", "y1", "text", "ux", "uy", "ux0", "ux1", "strength", "row"]
 """Columns of :func:`number_table`: box (page px), digits as text, upright centre and left and
@@ -76,7 +76,7 @@ def number_chains(digits: pd.DataFrame, frame: ReadingFrame) -> tuple[np.ndarray
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     ux, uy = frame.upright(digits.x.to_numpy(), digits.y.to_numpy())
     following = next_digits(np.column_stack([ux, uy]), frame.pitch, frame.height)
-    component = _components(len(digits), following)
+    component = linked_components(following)
     starts = pd.DataFrame({"c": component, "x": ux, "y": uy}).groupby("c")[["y", "x"]].mean()
     order = _reading_order(starts.x.to_numpy(), starts.y.to_numpy(), frame)
     rank = np.empty(len(order), dtype=np.int64)
@@ -171,26 +171,10 @@ def _rows(numbers: pd.DataFrame, frame: ReadingFrame) -> np.ndarray:
     """Row index of every number: numbers chained by :func:`row_neighbours`, rows numbered
     from the top of the upright page."""
     right = row_neighbours(numbers, frame)
-    component = _components(len(numbers), right)
+    component = linked_components(right)
     heights = pd.Series(numbers.uy.to_numpy()).groupby(component).mean()
     rank = {c: k for k, c in enumerate(heights.sort_values(kind="stable").index)}
     return np.array([rank[c] for c in component], dtype=np.int64)
-
-
-def _components(n: int, link: np.ndarray) -> np.ndarray:
-    """Connected components of the links ``i -> link[i]`` (-1: none), labelled by a member."""
-    parent = np.arange(n)
-
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in enumerate(link):
-        if j >= 0:
-            parent[root(int(j))] = root(i)
-    return np.array([root(i) for i in range(n)], dtype=np.int64)
 
 
 def _reading_order(x: np.ndarray, y: np.ndarray, frame: ReadingFrame) -> np.ndarray:
